@@ -1,0 +1,64 @@
+# personalab: two commands do all the set-up on a fresh machine.
+#   make book   -> builds the book with its labs and opens it (prints where the HTML is)
+#   make test   -> runs the whole test suite (library, notebooks under nbval, the book build)
+# Both create .venv on first use and install the project into it (once; again only when
+# pyproject.toml changes).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Installed before the project, only if torch is missing from the venv. On this project's
+# machines a CPU-only wheel of this version is available locally; elsewhere pick a CPU
+# build yourself, e.g. make TORCH_SPEC="torch --index-url <PyTorch's CPU wheel index>".
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS ?= dev,book
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+OPEN ?= 1
+BOOK_HTML := book/_build/html/index.html
+
+export TQDM_DISABLE ?= 1
+export PYTHONHASHSEED ?= 0
+
+.PHONY: setup test test-fast book lab lint format bench pretrain clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@if ! $(BIN)/python -c "import torch" 2>/dev/null; then \
+		echo ">> installing $(TORCH_SPEC) first (CPU build)"; \
+		$(BIN)/python -m pip install --quiet $(TORCH_SPEC); \
+	fi
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	@touch $@
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadfile --nbval --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow" tests $(PYTEST_ARGS)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build book -W -n --keep-going
+	@echo "The book is at file://$(CURDIR)/$(BOOK_HTML)"
+	@if [ "$(OPEN)" = "1" ]; then $(BIN)/python -m personalab.tools.open_book "$(BOOK_HTML)"; fi
+
+lab: $(STAMP)
+	@$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[lab]"
+	$(BIN)/jupyter lab labs
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests
+
+pretrain: $(STAMP)
+	TQDM_DISABLE= $(BIN)/personalab pretrain
+
+clean:
+	rm -rf book/_build .pytest_cache

@@ -1,0 +1,169 @@
+"""The ``personalab`` command line.
+
+Book: Preface (section *The command line*).
+
+* ``personalab info`` -- versions, threads, the default world and whether the shipped base
+  checkpoint matches it;
+* ``personalab sample`` -- documents from the world or from a model, each with the exact
+  posterior over personas;
+* ``personalab pretrain`` -- regenerate the base checkpoint (progress bar; ``TQDM_DISABLE=1``
+  silences it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def _fmt_posterior(personas, post) -> str:
+    return "  ".join(f"{p} {v:.2f}" for p, v in zip(personas, post))
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import torch
+
+    from . import __version__
+    from .train.base import base_status
+    from .world import PersonaWorld
+
+    world = PersonaWorld.default()
+    status = base_status()
+    print(f"personalab {__version__}")
+    print(f"python {platform.python_version()}  torch {torch.__version__}  numpy {np.__version__}")
+    print(f"torch threads {torch.get_num_threads()}  (labs use $PERSONALAB_THREADS, default 1)")
+    print(
+        f"default world: {world.config.name!r}  hash {world.hash}  "
+        f"vocab {len(world.vocab)} words  max length {world.max_len}"
+    )
+    print("personas: " + ", ".join(f"{p} ({q:.2f})" for p, q in zip(world.personas, world.prior)))
+    print(f"base checkpoint: {status['path']}")
+    if status["ok"]:
+        m = status.get("metrics", {})
+        print(
+            "  status: OK (matches the default world)"
+            + (f"; held-out gap to the Bayes limit {m['gap']:.4f} nats/token" if "gap" in m else "")
+        )
+    else:
+        print(f"  status: NOT USABLE - {status['problem']}")
+    if args.json:
+        print(json.dumps(status, indent=2))
+    return 0 if status["ok"] else 1
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import torch
+
+    from .world import OffWorldError, PersonaWorld
+
+    world = PersonaWorld.from_yaml(args.world) if args.world else PersonaWorld.default()
+    if args.shuffled:
+        world = world.shuffled()
+    scoring_world = world if world.config.coupling == "persona" else None
+    if args.model is None:
+        corpus = world.sample(args.n, seed=args.seed, persona=args.persona)
+        docs = corpus.docs()
+        truth = [", ".join(world.personas[i] for i in row) for row in corpus.latents]
+    else:
+        if args.persona:
+            print("error: --persona applies to sampling from the world, not from a model", file=sys.stderr)
+            return 2
+        from .train.base import load_base
+        from .train.checkpoint import load_checkpoint
+
+        model, _ = load_base(world) if args.model == "base" else load_checkpoint(args.model, world)
+        gen = torch.Generator().manual_seed(args.seed)
+        start = torch.full((args.n, 1), world.vocab.bos_id, dtype=torch.long)
+        out = model.generate(start, world.max_len - 1, generator=gen, stop_token=world.vocab.eos_id)
+        docs = []
+        for row in out.numpy():
+            ends = np.flatnonzero(row == world.vocab.eos_id)
+            docs.append(row[: ends[0] + 1] if len(ends) else row)
+        truth = [f"model {args.model}"] * len(docs)
+    for i, doc in enumerate(docs):
+        print(f"[{i}] ({truth[i]}) {world.vocab.decode(doc)}")
+        if scoring_world is None:
+            sc = world.score([doc]).final_posterior()[0]
+            for name, post in zip(world.latent_names, sc):
+                print(f"    posterior of the {name} source: {_fmt_posterior(world.personas, post)}")
+            continue
+        try:
+            post = world.posterior(doc)[-1]
+            print(f"    exact posterior: {_fmt_posterior(world.personas, post)}")
+        except OffWorldError as exc:
+            print(f"    off-world: {exc}")
+    return 0
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from .train.base import BASE_PATH, pretrain_base
+
+    out = Path(args.out) if args.out else BASE_PATH
+    overrides = {k: v for k, v in (("steps", args.steps), ("n_train_docs", args.docs)) if v is not None}
+    if overrides and not args.out:
+        print(
+            "error: --steps/--docs make a non-standard model; give --out so the shipped base stays intact",
+            file=sys.stderr,
+        )
+        return 2
+    print(f"pre-training on the default world (seed {args.seed}, {args.threads} threads) ...")
+    metrics = pretrain_base(out, seed=args.seed, threads=args.threads, **overrides)
+    print(f"wrote {out.with_suffix('.safetensors')} and {out.with_suffix('.json')}")
+    print(
+        f"held-out loss {metrics['model_loss']:.4f}  Bayes limit {metrics['bayes_loss']:.4f}  "
+        f"gap {metrics['gap']:.4f} nats/token  (persona-blind {metrics['blind_loss']:.4f})"
+    )
+    print(f"training took {metrics['train_seconds']:.0f} s ({metrics['total_seconds']:.0f} s in all)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="personalab", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    info = sub.add_parser("info", help="versions, threads, world and base-checkpoint status")
+    info.add_argument("--json", action="store_true", help="also print the checkpoint status as JSON")
+    info.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("sample", help="sample documents with their exact persona posterior")
+    s.add_argument("-n", type=int, default=5, help="number of documents (default 5)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--persona", help="fix the writing persona (world samples only)")
+    s.add_argument("--model", help="'base' or a checkpoint path: sample from a model instead of the world")
+    s.add_argument("--world", help="a world YAML file (default: the shipped default world)")
+    s.add_argument("--shuffled", action="store_true", help="use the shuffled-traits control world")
+    s.set_defaults(func=cmd_sample)
+
+    t = sub.add_parser("pretrain", help="regenerate the base checkpoint")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    t.add_argument("--out", help="output path without extension (default: the shipped base checkpoint)")
+    t.add_argument("--steps", type=int, help="training steps (experiments only; needs --out)")
+    t.add_argument("--docs", type=int, help="number of training documents (experiments only; needs --out)")
+    t.set_defaults(func=cmd_pretrain)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .train.checkpoint import CheckpointError
+    from .world import WorldConfigError
+
+    args = build_parser().parse_args(argv)
+    if getattr(args, "n", 1) is not None and getattr(args, "n", 1) < 1:
+        print("error: -n must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except (WorldConfigError, CheckpointError, KeyError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Small maintenance tools used by the Makefile (opening the book, benchmarks)."""

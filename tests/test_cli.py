@@ -1,0 +1,92 @@
+"""Smoke tests of the `personalab` command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from personalab.cli import main
+from personalab.world import PersonaWorld
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_info_reports_versions_world_and_checkpoint_status(capsys):
+    code, out, _ = run(capsys, "info")
+    world = PersonaWorld.default()
+    assert code == 0
+    assert "torch" in out and world.hash in out
+    assert "status: OK" in out and "gap to the Bayes limit" in out
+
+
+def test_sample_from_the_world_shows_each_document_with_its_posterior(capsys):
+    code, out, _ = run(capsys, "sample", "-n", "3", "--seed", "1")
+    assert code == 0
+    docs = [line for line in out.splitlines() if line.startswith("[")]
+    posts = [line for line in out.splitlines() if "exact posterior:" in line]
+    assert len(docs) == 3 and len(posts) == 3
+    assert all("<bos>" in d and "<eos>" in d for d in docs)
+    # every posterior line lists each persona with a probability, summing to ~1
+    values = [float(x) for x in posts[0].split(":", 1)[1].split()[1::2]]
+    assert len(values) == 5 and abs(sum(values) - 1) < 0.03
+
+
+def test_sample_with_a_fixed_persona(capsys):
+    code, out, _ = run(capsys, "sample", "-n", "2", "--persona", "villain")
+    assert code == 0 and out.count("(villain)") == 2
+
+
+def test_sample_from_the_base_model(capsys):
+    code, out, _ = run(capsys, "sample", "-n", "2", "--model", "base", "--seed", "3")
+    assert code == 0
+    assert out.count("model base") == 2
+    assert ("exact posterior:" in out) or ("off-world:" in out)
+
+
+def test_sample_from_the_shuffled_world_shows_one_posterior_per_trait(capsys):
+    code, out, _ = run(capsys, "sample", "-n", "1", "--shuffled")
+    assert code == 0 and "posterior of the harm source" in out
+
+
+def test_unknown_persona_is_a_clear_error_not_a_traceback(capsys):
+    code, _, err = run(capsys, "sample", "--persona", "saint")
+    assert code == 2 and "unknown persona 'saint'" in err and "helper" in err
+
+
+def test_a_malformed_world_file_is_a_clear_error(capsys, tmp_path):
+    bad = tmp_path / "w.yaml"
+    bad.write_text("name: broken\n")
+    code, _, err = run(capsys, "sample", "--world", str(bad))
+    assert code == 2 and "missing required key 'personas'" in err
+
+
+def test_pretrain_refuses_experimental_settings_without_out(capsys):
+    code, _, err = run(capsys, "pretrain", "--steps", "5")
+    assert code == 2 and "--out" in err
+
+
+def test_pretrain_writes_a_loadable_checkpoint(capsys, tmp_path):
+    from personalab.train import load_checkpoint
+
+    code, out, _ = run(
+        capsys, "pretrain", "--out", str(tmp_path / "tiny"), "--steps", "20", "--docs", "300", "--threads", "1"
+    )
+    assert code == 0 and "gap" in out
+    model, meta = load_checkpoint(tmp_path / "tiny", PersonaWorld.default())
+    assert meta["train"]["steps"] == 20 and meta["metrics"]["n_params"] == model.n_params()
+
+
+@pytest.mark.parametrize("args", [["--help"], ["info", "--json"]])
+def test_the_installed_command_runs(args):
+    proc = subprocess.run([sys.executable, "-m", "personalab.cli", *args], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    if "--json" in args:
+        payload = proc.stdout[proc.stdout.index("{") :]
+        assert json.loads(payload)["ok"] is True
