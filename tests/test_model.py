@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from personalab.model import GPT, GPTConfig, attention_reference
+from personalab.model import GPT, GPTConfig, apply_rotary, attention_reference, rotary_tables
 from personalab.runtime import setup
 
 
@@ -34,6 +34,25 @@ def test_attention_matches_the_written_out_reference():
     q, k, v = (torch.randn(2, 4, 7, 16) for _ in range(3))
     fused = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
     torch.testing.assert_close(fused, attention_reference(q, k, v), atol=1e-6, rtol=1e-5)
+
+
+def test_rotary_scores_depend_only_on_relative_position():
+    """q_i . k_j after rotation is unchanged when both positions shift by the same amount."""
+    torch.manual_seed(0)
+    hs, T = 16, 12
+    cos, sin = rotary_tables(T, hs)
+    q, k = torch.randn(hs), torch.randn(hs)
+    qs = apply_rotary(q.expand(1, 1, T, hs), cos, sin)[0, 0]  # the same q placed at every position
+    ks = apply_rotary(k.expand(1, 1, T, hs), cos, sin)[0, 0]
+    scores = qs @ ks.T  # (T, T): score of query position i against key position j
+    for shift in (1, 3, 5):
+        torch.testing.assert_close(scores[shift:, shift:], scores[:-shift, :-shift], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(scores[0, 0], scores[0, 5])  # but it does depend on the distance
+
+
+def test_rotary_needs_an_even_head_size():
+    with pytest.raises(ValueError, match="even head size"):
+        GPTConfig(vocab_size=10, block_size=8, n_embd=12, n_head=4)
 
 
 def test_model_is_causal(model):
