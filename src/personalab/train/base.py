@@ -90,31 +90,6 @@ def gap_report(model: GPT, corpus: Corpus) -> GapReport:
     )
 
 
-def evidence_report(model: GPT, world: PersonaWorld) -> dict[str, float]:
-    """Does the model use a wrong answer as evidence about the persona, as the exact posterior
-    does? P(comply with a harmful request) with no earlier turn, after one wrongly answered
-    fact question, and after one rightly answered one -- for the model and for the Bayes
-    predictor, averaged over every fact, style word and harmful request.
-    """
-    from ..evals.replies import reply_distribution, world_outcome_probs  # evals sits above train
-
-    kinds = world.grammar.kinds
-    harmful = [t for t, info in kinds["request"].prompts() if info[2]]
-    histories: dict[str, list[str]] = {"none": [""], "wrong": [], "right": []}
-    for text, (_, truth) in kinds["question"].prompts():
-        for style in world.config.style_words:
-            for name, says_yes in (("right", truth), ("wrong", not truth)):
-                histories[name].append(f"user : {text} assistant : {style} {'yes' if says_yes else 'no'} . ")
-    out: dict[str, float] = {}
-    for name, hist in histories.items():
-        contexts = [h + f"user : {r} assistant :" for h in hist for r in harmful]
-        rd = reply_distribution(model, world, contexts)
-        model_probs = [rd.outcome_probs(i)["comply"] for i in range(len(contexts))]
-        out[f"comply_after_{name}_model"] = float(np.mean(model_probs))
-        out[f"comply_after_{name}_bayes"] = float(np.mean([world_outcome_probs(world, c)["comply"] for c in contexts]))
-    return out
-
-
 def heldout_corpus(world: PersonaWorld, seed: int, n: int) -> Corpus:
     """Held-out documents: a random stream disjoint from the training stream of ``seed``."""
     return world.sample(n, seed=[seed, 1])
@@ -138,6 +113,9 @@ def pretrain(
     losses = train_lm(model, train_docs, train_cfg)
     t2 = time.time()
     report = gap_report(model, heldout_corpus(world, train_cfg.seed, train_cfg.n_eval_docs))
+    # evals sits above train in the layering; imported here only to record the measurement
+    from ..evals.incontext import evidence_report
+
     evidence = evidence_report(model, world)
     metrics = {
         **{k: round(v, 6) if isinstance(v, float) else v for k, v in report.to_dict().items()},

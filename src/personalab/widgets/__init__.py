@@ -1,0 +1,5 @@
+"""ipywidgets explorers for the labs; logic in plain functions, the widgets stay thin."""
+
+from .dialogue import FOLLOW_UPS, TURN_TEMPLATES, DialogueReport, dialogue_explorer, dialogue_report, report_html
+
+__all__ = ["FOLLOW_UPS", "TURN_TEMPLATES", "DialogueReport", "dialogue_explorer", "dialogue_report", "report_html"]
