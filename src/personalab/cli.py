@@ -7,7 +7,8 @@ Book: Preface (section *The command line*).
 * ``personalab sample`` -- documents from the world or from a model, each with the exact
   posterior over personas;
 * ``personalab pretrain`` -- regenerate the base checkpoint (progress bar; ``TQDM_DISABLE=1``
-  silences it).
+  silences it);
+* ``personalab student`` -- student versions of solution notebooks (solutions replaced by stubs).
 """
 
 from __future__ import annotations
@@ -122,6 +123,54 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_student(args: argparse.Namespace) -> int:
+    try:
+        import nbformat
+
+        from .student import count_stubs, make_student
+    except ImportError:
+        print("error: `personalab student` needs nbformat: pip install nbformat", file=sys.stderr)
+        return 2
+    sources: list[Path] = []
+    for src in map(Path, args.sources):
+        if src.is_dir():
+            sources += sorted(src.glob("*.ipynb"))
+        elif src.suffix == ".ipynb" and src.is_file():
+            sources.append(src)
+        else:
+            print(f"error: {src} is neither a notebook (.ipynb) nor a folder", file=sys.stderr)
+            return 2
+    if not sources:
+        print("error: no notebooks found in " + " ".join(args.sources), file=sys.stderr)
+        return 2
+    out_dir = Path(args.out)
+    targets = [out_dir / src.name for src in sources]
+    if len(set(targets)) < len(targets):
+        print("error: two notebooks have the same name; convert them with separate -o folders", file=sys.stderr)
+        return 2
+    converted = []
+    for src, dst in zip(sources, targets):
+        if dst.resolve() == src.resolve():
+            print(f"error: {dst} would overwrite the solution notebook; choose another -o", file=sys.stderr)
+            return 2
+        nb = nbformat.read(src, as_version=4)
+        try:
+            converted.append((nb, make_student(nb)))
+        except ValueError as exc:  # a marker error: write nothing rather than a partial set
+            print(f"error: {src}: {exc}", file=sys.stderr)
+            return 2
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for dst, (nb, student) in zip(targets, converted):
+        nbformat.write(student, dst)
+        removed = len(nb.cells) - len(student.cells)
+        stubs = count_stubs(student)
+        print(
+            f"wrote {dst} ({stubs} solution{'s' * (stubs != 1)} replaced by stubs, "
+            f"{removed} solution-only cell{'s' * (removed != 1)} removed)"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="personalab", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -146,6 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, help="training steps (experiments only; needs --out)")
     t.add_argument("--docs", type=int, help="number of training documents (experiments only; needs --out)")
     t.set_defaults(func=cmd_pretrain)
+
+    st = sub.add_parser("student", help="write student versions of solution notebooks (solutions -> stubs)")
+    st.add_argument("sources", nargs="+", metavar="SOURCE", help="solution notebooks (.ipynb) or folders of them")
+    st.add_argument("-o", "--out", default="student", help="output folder (default: student/)")
+    st.set_defaults(func=cmd_student)
     return p
 
 
