@@ -20,7 +20,7 @@ BOOK_HTML := book/_build/html/index.html
 export TQDM_DISABLE ?= 1
 export PYTHONHASHSEED ?= 0
 
-.PHONY: setup test test-fast book lab lint format bench pretrain clean
+.PHONY: setup test test-fast book lab labs student bench lint format pretrain clean
 
 setup: $(STAMP)
 
@@ -48,6 +48,24 @@ book: $(STAMP)
 lab: $(STAMP)
 	@$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[lab]"
 	$(BIN)/jupyter lab labs
+
+# Rebuild labs/*.ipynb from their reviewable sources in labs_py/ and execute them in place
+# (stored outputs and widget state are what the book shows and nbval checks).
+labs: $(STAMP)
+	@for src in labs_py/*.py; do \
+		nb=labs/$$(basename $${src%.py}).ipynb; \
+		$(BIN)/jupytext --quiet --to ipynb --output $$nb $$src && \
+		PERSONALAB_SEED= $(BIN)/jupyter execute --inplace $$nb || exit 1; \
+	done
+
+# Student notebooks (solutions replaced by stubs) in student/.
+student: $(STAMP)
+	$(BIN)/personalab student labs -o student
+
+# Time every lab (and, with BENCH_ARGS=--pretrain, the base pre-training) and rewrite the
+# status page book/appendix/status.md.
+bench: $(STAMP)
+	$(BIN)/python -m personalab.tools.bench $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

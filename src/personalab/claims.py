@@ -1,0 +1,36 @@
+"""Claims: the one-line, asserted measurements that every lab is built around.
+
+Book: Preface (section *How the labs check themselves*). A lab states its claims at the top
+and checks each with ``assert claim(...)`` in a clearly marked cell, which prints the measured
+value next to its threshold. Thresholds are chosen from the spread over several seeds
+(``PERSONALAB_SEED``), never from one lucky run; the status page lists them.
+
+The printed line has a fixed shape, ``CLAIM <id> <✓|✗> <text>: <value> (needs <op> <threshold>)``,
+which the lab benchmark (:mod:`personalab.tools.bench`) reads back.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+CLAIM_LINE = re.compile(
+    r"^CLAIM (?P<id>\S+) (?P<ok>[✓✗]) (?P<text>.*): (?P<value>-?[\d.]+|nan) "
+    r"\(needs (?P<op>[≥≤]) (?P<threshold>-?[\d.]+)\)$"
+)
+
+
+def claim(
+    claim_id: str, text: str, value: float, *, at_least: float | None = None, at_most: float | None = None
+) -> bool:
+    """Print ``CLAIM id ✓/✗ text: value (needs ≥/≤ threshold)`` and return whether it holds.
+
+    Exactly one of ``at_least`` / ``at_most`` must be given. A NaN value never holds.
+    """
+    if (at_least is None) == (at_most is None):
+        raise ValueError("give exactly one of at_least= or at_most=")
+    value = float(value)
+    op, threshold = ("≥", at_least) if at_least is not None else ("≤", at_most)
+    ok = not math.isnan(value) and (value >= threshold if op == "≥" else value <= threshold)
+    print(f"CLAIM {claim_id} {'✓' if ok else '✗'} {text}: {value:.4f} (needs {op} {threshold:g})")
+    return ok

@@ -1,0 +1,31 @@
+"""The claim helper prints a parseable line and reports whether the claim holds."""
+
+import math
+
+import pytest
+
+from personalab.claims import CLAIM_LINE, claim
+
+
+def test_claim_holds_and_prints_a_parseable_line(capsys):
+    assert claim("1a", "gap to the Bayes limit", 0.0019, at_most=0.005) is True
+    line = capsys.readouterr().out.strip()
+    m = CLAIM_LINE.match(line)
+    assert m and m["id"] == "1a" and m["ok"] == "✓" and m["op"] == "≤" and float(m["value"]) == 0.0019
+
+
+def test_claim_fails_below_its_threshold(capsys):
+    assert claim("2", "captured", 0.5, at_least=0.75) is False
+    assert "✗" in capsys.readouterr().out
+
+
+def test_nan_never_holds(capsys):
+    assert claim("3", "x", math.nan, at_least=0.0) is False
+    assert CLAIM_LINE.match(capsys.readouterr().out.strip())
+
+
+def test_exactly_one_threshold_is_required():
+    with pytest.raises(ValueError, match="exactly one"):
+        claim("4", "x", 1.0)
+    with pytest.raises(ValueError, match="exactly one"):
+        claim("4", "x", 1.0, at_least=0, at_most=2)
