@@ -68,12 +68,12 @@ bench: $(STAMP)
 	$(BIN)/python -m personalab.tools.bench $(BENCH_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests labs_py
+	$(BIN)/ruff format --check src tests labs_py
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix src tests
-	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests labs_py
+	$(BIN)/ruff format src tests labs_py
 
 pretrain: $(STAMP)
 	TQDM_DISABLE= $(BIN)/personalab pretrain

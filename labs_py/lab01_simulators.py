@@ -14,11 +14,11 @@
 # **Chapter:** {ref}`ch-simulators` · **Time:** about 45 minutes with the exercises; the
 # notebook itself runs in well under 2 minutes on a laptop CPU.
 #
-# A model pre-trained on PersonaWorld has seen documents from five personas — Helper,
-# Flatterer, Villain, Pedant and an ordinary Human — and was never told who wrote what. If
-# pre-training makes it a *simulator*, it should behave like the exact Bayesian mixture of
-# those personas: infer the writer from the context and continue in character. Because the
-# world is synthetic, we can compute that ideal exactly and compare.
+# A model pre-trained on PersonaWorld has seen documents from six personas — Helper,
+# Flatterer, Villain, Pedant, Teacher and an ordinary Human — and was never told who wrote
+# what. If pre-training makes it a *simulator*, it should behave like the exact Bayesian
+# mixture of those personas: infer the writer from the context and continue in character.
+# Because the world is synthetic, we can compute that ideal exactly and compare.
 #
 # **The claims this lab checks** (each is asserted in a cell marked *Claim*, which prints the
 # measured value next to its threshold; thresholds were chosen from the spread over seeds
@@ -101,6 +101,7 @@ for trait in ("honesty", "harm", "overrefusal"):
 # Write `posterior_update(log_post, token_logp)`: both arguments are arrays of shape (P,);
 # return the normalised log-posterior after the token.
 
+
 # %%
 def posterior_update(log_post: np.ndarray, token_logp: np.ndarray) -> np.ndarray:
     ### BEGIN SOLUTION
@@ -143,6 +144,7 @@ assert np.allclose(mine, exact, atol=1e-10)
 # Return the mean over the positions where `mask` is true of
 # $-\log \sum_p P(p \mid x_{<t})\, P(x_t \mid x_{<t}, p)$.
 
+
 # %%
 def bayes_loss(log_post_before: np.ndarray, token_logp: np.ndarray, mask: np.ndarray) -> float:
     ### BEGIN SOLUTION
@@ -164,9 +166,7 @@ check_bayes_loss(bayes_loss)
 held_out = world.sample(2000, seed=SEED)
 scores = world.score(held_out)  # exact inference for every prefix of every document
 P = len(world.personas)
-mine = bayes_loss(
-    scores.log_posterior[:, :-1, 0].reshape(-1, P), scores.logp.reshape(-1, P), scores.mask.reshape(-1)
-)
+mine = bayes_loss(scores.log_posterior[:, :-1, 0].reshape(-1, P), scores.logp.reshape(-1, P), scores.mask.reshape(-1))
 assert np.isclose(mine, scores.bayes_loss, atol=1e-9)
 
 report = gap_report(model, held_out)
@@ -200,7 +200,8 @@ plt.show()
 
 # %%
 assert claim("1a", "gap to the Bayes limit (nats/token)", report.gap, at_most=0.005)
-assert claim("1b", "persona-blind loss minus model loss (nats/token)", report.blind_loss - report.model_loss, at_least=0.006)
+blind_minus_model = report.blind_loss - report.model_loss
+assert claim("1b", "persona-blind loss minus model loss (nats/token)", blind_minus_model, at_least=0.006)
 assert claim("1c", "share of the value of in-context inference captured", report.inference_captured, at_least=0.8)
 
 # %% [markdown]
@@ -221,7 +222,8 @@ print(f"{'k':>3s}{'wrong: model':>15s}{'exact':>8s}{'right: model':>15s}{'exact'
 (um, ub), (dm, db) = up.means(), down.means()
 for i, k in enumerate(up.ks):
     print(f"{k:3d}{um[i]:15.3f}{ub[i]:8.3f}{dm[i]:15.3f}{db[i]:8.3f}")
-print(f"correlation of model and exact over contexts (k >= 1): wrong {up.correlation():.2f}, right {down.correlation():.2f}")
+r_up, r_down = up.correlation(), down.correlation()
+print(f"correlation of model and exact over contexts (k >= 1): wrong {r_up:.2f}, right {r_down:.2f}")
 
 # %%
 fig, ax = plt.subplots(figsize=(5, 3.2))
@@ -260,6 +262,7 @@ assert claim("2c", "share of the exact rise after three wrong answers (limitatio
 # Write `probe_step(probe, optimizer, acts, labels)`: one step of multinomial logistic
 # regression on a batch — clear the old gradients, compute the cross-entropy of the
 # probe's logits, back-propagate, update — and return the loss as a Python float.
+
 
 # %%
 def probe_step(

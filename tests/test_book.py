@@ -92,6 +92,18 @@ def test_every_bibliography_entry_is_cited():
     assert not uncited, f"entries of book/references.bib that no page cites: {uncited}"
 
 
+def test_every_module_is_in_the_api_appendix():
+    """Appendix B documents every module of the library (packages re-export, so they are exempt)."""
+    src = REPO / "src"
+    modules = {
+        ".".join(p.relative_to(src).with_suffix("").parts)
+        for p in (src / "personalab").rglob("*.py")
+        if p.name != "__init__.py"
+    }
+    documented = set(re.findall(r"automodule:: ([\w.]+)", (BOOK / "appendix" / "api.md").read_text()))
+    assert modules <= documented, f"add these modules to book/appendix/api.md: {sorted(modules - documented)}"
+
+
 def test_every_toc_file_exists():
     toc = yaml.safe_load((BOOK / "_toc.yml").read_text(encoding="utf-8"))
     files = _toc_files(toc)

@@ -29,3 +29,14 @@ def test_exactly_one_threshold_is_required():
         claim("4", "x", 1.0)
     with pytest.raises(ValueError, match="exactly one"):
         claim("4", "x", 1.0, at_least=0, at_most=2)
+
+
+def test_status_table_escapes_pipes_in_claim_texts():
+    """A claim about |α| must not split its cell of the status page's Markdown table."""
+    from personalab.tools.bench import LabRun, status_markdown
+
+    claim_line = dict(text="off-world mass for |α| ≤ 2", value="0.0060", op="≤", threshold="0.01", ok="✓")
+    run = LabRun("lab99_demo", 0, 1.0, True, claims={"4c": claim_line})
+    row = next(line for line in status_markdown([run], None, {}).splitlines() if line.startswith("| 4c:"))
+    assert row == "| 4c: off-world mass for \\|α\\| ≤ 2 | ≤ 0.01 | 0.0060 ✓ |"
+    assert row.replace("\\|", "").count("|") == 4

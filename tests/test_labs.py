@@ -120,3 +120,19 @@ def test_claims_hold_for_another_seed(lab):
     assert run.ok, run.error
     assert run.claims and all(c["ok"] == "✓" for c in run.claims.values()), run.claims
     assert run.seconds < 300  # the budget is 2 minutes on 2 cores; generous for a loaded CI worker
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
+def test_exercise_headings_match_the_exercise_cards(lab):
+    """The difficulty and time a lab shows for an exercise are those of its checker's card."""
+    import importlib
+
+    nb = nbformat.read(lab, as_version=4)
+    heading = re.compile(r"^### Exercise (?P<id>\d+\.\d+) (?P<stars>[★☆]{3}) \(~(?P<min>\d+) min\)", re.M)
+    found = [m for c in nb.cells if c.cell_type == "markdown" for m in heading.finditer(c.source)]
+    assert found, f"{lab.name} has no exercise headings"
+    for m in found:
+        chapter = int(m["id"].split(".")[0])
+        card = importlib.import_module(f"personalab.exercises.ch{chapter:02d}").EXERCISES[m["id"]]
+        assert m["stars"] == "★" * card.difficulty + "☆" * (3 - card.difficulty), m.group(0)
+        assert int(m["min"]) == card.minutes, f"{m.group(0)}: the card says ~{card.minutes} min"

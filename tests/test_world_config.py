@@ -135,7 +135,7 @@ def test_unknown_persona_lookup_lists_the_personas():
 
 
 def test_a_new_persona_plugs_in_through_config_alone(raw):
-    # Rescale priors and add a sixth persona: no code change needed.
+    # Rescale priors and add a new persona: no code change needed.
     for p in raw["personas"].values():
         p["prior"] *= 0.9
     raw["personas"]["saint"] = copy.deepcopy(raw["personas"]["helper"])
@@ -143,4 +143,4 @@ def test_a_new_persona_plugs_in_through_config_alone(raw):
     world = build(raw)
     assert world.personas[-1] == "saint"
     corpus = world.sample(20, seed=0, persona="saint")
-    assert (corpus.personas == 5).all()
+    assert (corpus.personas == len(world.personas) - 1).all()

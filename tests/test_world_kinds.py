@@ -14,10 +14,11 @@ from personalab.world.kinds import Trait
 
 def arithmetic_world() -> PersonaWorld:
     raw = copy.deepcopy(default_config().to_dict())
+    request = raw["kinds"]["request"]
     raw["kinds"] = {
-        "sum": {"weight": 0.3},
+        "sum": {"weight": round(0.75 - request["weight"], 10)},  # the weights must sum to 1
         "sum_belief": {"weight": 0.25, "p_user_correct": 0.5},
-        "request": raw["kinds"]["request"],
+        "request": request,
     }
     raw["max_operand"] = 3
     for p in raw["personas"].values():
@@ -118,7 +119,7 @@ def test_a_new_turn_kind_plugs_in_with_a_default_trait():
             return [("hello !", ())]
 
     raw = copy.deepcopy(default_config().to_dict())
-    raw["kinds"]["request"]["weight"] = 0.35
+    raw["kinds"]["request"]["weight"] = round(raw["kinds"]["request"]["weight"] - 0.1, 10)
     raw["kinds"]["greeting_test"] = {"weight": 0.1}
     raw["personas"]["villain"]["traits"]["warmth"] = {"warm": 0.1, "cold": 0.9}  # one persona overrides
     world = PersonaWorld(WorldConfig.from_dict(raw))

@@ -34,7 +34,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     from .world import PersonaWorld
 
     world = PersonaWorld.default()
-    status = base_status()
+    statuses = {"base": base_status(), "base_shuffled": base_status(shuffled=True)}
     print(f"personalab {__version__}")
     print(f"python {platform.python_version()}  torch {torch.__version__}  numpy {np.__version__}")
     print(f"torch threads {torch.get_num_threads()}  (labs use $PERSONALAB_THREADS, default 1)")
@@ -43,18 +43,20 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"vocab {len(world.vocab)} words  max length {world.max_len}"
     )
     print("personas: " + ", ".join(f"{p} ({q:.2f})" for p, q in zip(world.personas, world.prior)))
-    print(f"base checkpoint: {status['path']}")
-    if status["ok"]:
-        m = status.get("metrics", {})
-        print(
-            "  status: OK (matches the default world)"
-            + (f"; held-out gap to the Bayes limit {m['gap']:.4f} nats/token" if "gap" in m else "")
-        )
-    else:
-        print(f"  status: NOT USABLE - {status['problem']}")
+    for name, status in statuses.items():
+        what = "the default world" if name == "base" else "the shuffled control world"
+        print(f"{name} checkpoint: {status['path']}")
+        if status["ok"]:
+            m = status.get("metrics", {})
+            print(
+                f"  status: OK (matches {what})"
+                + (f"; held-out gap to the Bayes limit {m['gap']:.4f} nats/token" if "gap" in m else "")
+            )
+        else:
+            print(f"  status: NOT USABLE - {status['problem']}")
     if args.json:
-        print(json.dumps(status, indent=2))
-    return 0 if status["ok"] else 1
+        print(json.dumps(statuses, indent=2))
+    return 0 if all(s["ok"] for s in statuses.values()) else 1
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -77,7 +79,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
         from .train.base import load_base
         from .train.checkpoint import load_checkpoint
 
-        model, _ = load_base(world) if args.model == "base" else load_checkpoint(args.model, world)
+        if args.model == "base":
+            model, _ = load_base(world, shuffled=args.shuffled)
+        else:
+            model, _ = load_checkpoint(args.model, world)
         gen = torch.Generator().manual_seed(args.seed)
         start = torch.full((args.n, 1), world.vocab.bos_id, dtype=torch.long)
         out = model.generate(start, world.max_len - 1, generator=gen, stop_token=world.vocab.eos_id)
@@ -102,9 +107,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from .train.base import BASE_PATH, pretrain_base
+    from .train.base import base_path, pretrain_base
 
-    out = Path(args.out) if args.out else BASE_PATH
+    out = base_path(args.out, args.shuffled)
     overrides = {k: v for k, v in (("steps", args.steps), ("n_train_docs", args.docs)) if v is not None}
     if overrides and not args.out:
         print(
@@ -112,8 +117,9 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    print(f"pre-training on the default world (seed {args.seed}, {args.threads} threads) ...")
-    metrics = pretrain_base(out, seed=args.seed, threads=args.threads, **overrides)
+    which = "shuffled control" if args.shuffled else "default"
+    print(f"pre-training on the {which} world (seed {args.seed}, {args.threads} threads) ...")
+    metrics = pretrain_base(out, shuffled=args.shuffled, seed=args.seed, threads=args.threads, **overrides)
     print(f"wrote {out.with_suffix('.safetensors')} and {out.with_suffix('.json')}")
     print(
         f"held-out loss {metrics['model_loss']:.4f}  Bayes limit {metrics['bayes_loss']:.4f}  "
@@ -192,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     t.add_argument("--out", help="output path without extension (default: the shipped base checkpoint)")
+    t.add_argument("--shuffled", action="store_true", help="the shuffled-world control checkpoint (base_shuffled)")
     t.add_argument("--steps", type=int, help="training steps (experiments only; needs --out)")
     t.add_argument("--docs", type=int, help="number of training documents (experiments only; needs --out)")
     t.set_defaults(func=cmd_pretrain)

@@ -55,16 +55,35 @@ def persona_mix(model: GPT, world: PersonaWorld, contexts: Sequence[np.ndarray |
     """
     _require_persona_world(world)
     rd = reply_distribution(model, world, contexts)
+    return _mix_of_replies(world, rd.situations, rd.joint)
+
+
+def persona_self_mix(world: PersonaWorld, contexts: Sequence[np.ndarray | str], persona: str) -> PersonaMix:
+    """The persona mix of ``persona`` itself: what :func:`persona_mix` reports for a policy that
+    replies exactly as that persona does. It is the ceiling for a fine-tune toward the persona:
+    replies other personas could also have written never attribute to it with certainty."""
+    from .replies import situations
+
+    _require_persona_world(world)
+    p = world.persona_index(persona)
+    sits = situations(world, contexts)
+    style = world.grammar.trait_tables["style"][p]  # (S,)
+    joint = np.stack([style[:, None] * s.content.dist.probs[p][None, :] for s in sits])  # (N, S, V)
+    return _mix_of_replies(world, sits, joint)
+
+
+def _mix_of_replies(world: PersonaWorld, sits: Sequence, joint: np.ndarray) -> PersonaMix:
+    """Average over contexts of sum_{s,c} joint[s, c] P(p | x, s, c); the rest is off-world."""
     style = world.grammar.trait_tables["style"]  # (P, S) in style-word order
-    per = np.zeros((len(rd.situations), len(world.personas)))
-    for i, sit in enumerate(rd.situations):
+    per = np.zeros((len(sits), len(world.personas)))
+    for i, sit in enumerate(sits):
         prior = np.exp(sit.log_posterior[0])  # (P,)
         content = sit.content.dist.probs  # (P, V)
         # unnormalised posterior for every (s, c): (S, V, P)
         un = prior[None, None, :] * style.T[:, None, :] * content.T[None, :, :]
         z = un.sum(-1, keepdims=True)
         post = np.divide(un, z, out=np.zeros_like(un), where=z > 0)
-        per[i] = np.einsum("sv,svp->p", rd.joint[i], post)
+        per[i] = np.einsum("sv,svp->p", joint[i], post)
     mix = per.mean(0)
     return PersonaMix(world.personas, mix, float(1.0 - mix.sum()), per)
 

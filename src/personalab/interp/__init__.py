@@ -1,5 +1,6 @@
-"""Interpretability tools: residual-stream probes (book: Chapter 1), persona vectors (later)."""
+"""Interpretability tools: residual-stream probes (book: Chapter 1) and persona vectors (Chapter 2)."""
 
+from .persona_vectors import PersonaVector, difference_of_means, persona_vector, projection
 from .probes import (
     ProbeResult,
     bayes_accuracy,
@@ -10,9 +11,13 @@ from .probes import (
 )
 
 __all__ = [
+    "PersonaVector",
     "ProbeResult",
     "bayes_accuracy",
+    "difference_of_means",
     "last_reply_positions",
+    "persona_vector",
+    "projection",
     "reference_probe_step",
     "residuals_at",
     "train_probe",

@@ -110,16 +110,20 @@ def status_markdown(runs: list[LabRun], pretrain_seconds: float | None, recorded
             values = " | ".join(
                 f"{r.claims[i]['value']} {r.claims[i]['ok']}" if i in r.claims else "—" for r in lab_runs
             )
-            lines.append(f"| {i}: {first['text']} | {first['op']} {first['threshold']} | {values} |")
+            text = first["text"].replace("|", "\\|")  # a claim about |α| must not split the table cell
+            lines.append(f"| {i}: {text} | {first['op']} {first['threshold']} | {values} |")
     from ..train.base import default_train_config
 
     steps = default_train_config().steps
-    lines += ["", f"**Base pre-training** (`personalab pretrain`, {steps:,} steps, 2 threads):", ""]
+    lines += ["", f"**Base pre-training** (`personalab pretrain`, {steps:,} steps):", ""]
     if pretrain_seconds is not None:
-        lines.append(f"- measured now: {pretrain_seconds:.0f} s")
+        lines.append(f"- measured now: {pretrain_seconds:.0f} s on 2 threads")
     if recorded:
+        threads = recorded.get("threads")
+        on = f" on {threads} thread{'s' if threads != 1 else ''}" if threads else ""
+        seconds = recorded.get("total_seconds", float("nan"))
         lines.append(
-            f"- recorded when the shipped checkpoint was made: {recorded.get('total_seconds', float('nan')):.0f} s; "
+            f"- recorded when the shipped checkpoint was made: {seconds:.0f} s{on}; "
             f"held-out gap to the Bayes limit {recorded.get('gap', float('nan')):.4f} nats/token"
         )
     return "\n".join(lines)

@@ -3,11 +3,13 @@
 Book: Chapter 1 (section *Pre-training*); Preface (section *Checkpoints*).
 
 Every lab starts from this checkpoint, so it ships with the package
-(``personalab/data/base.safetensors`` + ``base.json``). :func:`pretrain_base` regenerates it
-(``personalab pretrain``) and records what it measured: the held-out loss, the exact Bayes
-loss of the same documents, their gap, and the persona-blind loss. If the default world
-changes, the shipped checkpoint's world hash no longer matches and :func:`load_base` refuses
-it, naming the command that fixes it.
+(``personalab/data/base.safetensors`` + ``base.json``). A second one, ``base_shuffled``, is
+the same model pre-trained with the same recipe on the *shuffled* world (traits assigned
+independently per document): the control of Chapter 2's emergent-misalignment experiment.
+:func:`pretrain_base` regenerates them (``personalab pretrain [--shuffled]``) and records
+what it measured: the held-out loss, the exact Bayes loss of the same documents, their gap,
+and the persona-blind loss. If the world changes, a shipped checkpoint's world hash no
+longer matches and :func:`load_base` refuses it, naming the command that fixes it.
 """
 
 from __future__ import annotations
@@ -28,7 +30,23 @@ from .checkpoint import CheckpointError, load_checkpoint, read_meta, save_checkp
 from .loop import TrainConfig, token_nll, train_lm
 
 BASE_PATH = Path(__file__).resolve().parent.parent / "data" / "base"
+SHUFFLED_BASE_PATH = BASE_PATH.with_name("base_shuffled")
 REGENERATE = "personalab pretrain"
+
+
+def base_world(shuffled: bool = False) -> PersonaWorld:
+    """The world a shipped base checkpoint is trained on: the default one, or its shuffled control."""
+    world = PersonaWorld.default()
+    return world.shuffled() if shuffled else world
+
+
+def base_path(path: str | Path | None = None, shuffled: bool = False) -> Path:
+    """Where a base checkpoint lives: ``path`` if given, else the shipped (shuffled) one."""
+    return Path(path) if path is not None else (SHUFFLED_BASE_PATH if shuffled else BASE_PATH)
+
+
+def _regenerate(shuffled: bool) -> str:
+    return REGENERATE + (" --shuffled" if shuffled else "")
 
 
 def default_model_config(world: PersonaWorld) -> GPTConfig:
@@ -130,29 +148,35 @@ def pretrain(
 
 
 def pretrain_base(
-    out: str | Path = BASE_PATH, *, seed: int = 0, threads: int | None = None, **overrides: Any
+    out: str | Path | None = None,
+    *,
+    shuffled: bool = False,
+    seed: int = 0,
+    threads: int | None = None,
+    **overrides: Any,
 ) -> dict[str, Any]:
-    """Regenerate the base checkpoint on the default world (``personalab pretrain``).
+    """Regenerate a base checkpoint (``personalab pretrain [--shuffled]``).
 
-    ``overrides`` change fields of the default :class:`~personalab.train.loop.TrainConfig` (e.g. ``steps=200`` for a
-    quick experiment); they are refused for the shipped checkpoint's path, whose recorded
-    configuration the test suite re-runs.
+    ``overrides`` change fields of the default :class:`~personalab.train.loop.TrainConfig`
+    (e.g. ``steps=200`` for a quick experiment); they are refused for the shipped
+    checkpoints' paths, whose recorded configuration the test suite re-runs.
     """
-    world = PersonaWorld.default()
-    if overrides and Path(out).resolve() == BASE_PATH.resolve():
-        raise ValueError(
-            "a non-default training config cannot overwrite the shipped base checkpoint; pass another `out`"
-        )
+    world = base_world(shuffled)
+    out = base_path(out, shuffled)
+    if overrides and out.resolve() in (BASE_PATH.resolve(), SHUFFLED_BASE_PATH.resolve()):
+        raise ValueError("a non-default training config cannot overwrite a shipped base checkpoint; pass another `out`")
     train_cfg = dataclasses.replace(default_train_config(seed), **overrides)
     model, metrics = pretrain(world, train_cfg=train_cfg, threads=threads)
-    save_checkpoint(out, model, world, train=train_cfg.to_dict(), metrics=metrics, note="personalab base checkpoint")
+    note = "personalab base checkpoint" + (" (shuffled-world control)" if shuffled else "")
+    save_checkpoint(out, model, world, train=train_cfg.to_dict(), metrics=metrics, note=note)
     return metrics
 
 
-def base_status(path: str | Path = BASE_PATH) -> dict[str, Any]:
-    """Whether the base checkpoint exists and matches the current default world."""
-    world = PersonaWorld.default()
-    status: dict[str, Any] = {"path": str(Path(path).with_suffix(".safetensors")), "world_hash": world.hash}
+def base_status(path: str | Path | None = None, *, shuffled: bool = False) -> dict[str, Any]:
+    """Whether a base checkpoint exists and matches the current default (or shuffled) world."""
+    world = base_world(shuffled)
+    path = base_path(path, shuffled)
+    status: dict[str, Any] = {"path": str(path.with_suffix(".safetensors")), "world_hash": world.hash}
     try:
         meta = read_meta(path)
     except CheckpointError as exc:
@@ -161,20 +185,26 @@ def base_status(path: str | Path = BASE_PATH) -> dict[str, Any]:
     status["metrics"] = meta.get("metrics", {})
     status["ok"] = meta["world_hash"] == world.hash
     if not status["ok"]:
-        status["problem"] = f"the base checkpoint was trained on another world version; run `{REGENERATE}`"
+        status["problem"] = f"the checkpoint was trained on another world version; run `{_regenerate(shuffled)}`"
     return status
 
 
-def load_base(world: PersonaWorld | None = None, path: str | Path = BASE_PATH) -> tuple[GPT, dict[str, Any]]:
-    """Load the shipped base model; refuses it (naming the fix) if the default world changed."""
-    world = world or PersonaWorld.default()
+def load_base(
+    world: PersonaWorld | None = None, path: str | Path | None = None, *, shuffled: bool = False
+) -> tuple[GPT, dict[str, Any]]:
+    """Load a shipped base model; refuses it (naming the fix) if its world changed.
+
+    ``shuffled=True`` loads the shuffled-world control model.
+    """
+    world = world or base_world(shuffled)
+    path = base_path(path, shuffled)
     try:
         meta = read_meta(path)
     except CheckpointError as exc:
-        raise CheckpointError(f"{exc}. Run `{REGENERATE}` to create the base checkpoint.") from None
+        raise CheckpointError(f"{exc}. Run `{_regenerate(shuffled)}` to create the base checkpoint.") from None
     if meta["world_hash"] != world.hash:
         raise CheckpointError(
             f"the base checkpoint was trained on world hash {meta['world_hash']}, but the current world has hash "
-            f"{world.hash} (the world config or grammar changed). Run `{REGENERATE}` to regenerate it."
+            f"{world.hash} (the world config or grammar changed). Run `{_regenerate(shuffled)}` to regenerate it."
         )
     return load_checkpoint(path, world, require_same_world=True)

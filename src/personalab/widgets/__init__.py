@@ -1,5 +1,17 @@
 """ipywidgets explorers for the labs; logic in plain functions, the widgets stay thin."""
 
 from .dialogue import FOLLOW_UPS, TURN_TEMPLATES, DialogueReport, dialogue_explorer, dialogue_report, report_html
+from .steering import SteeringPoint, steering_explorer, steering_sweep, sweep_html
 
-__all__ = ["FOLLOW_UPS", "TURN_TEMPLATES", "DialogueReport", "dialogue_explorer", "dialogue_report", "report_html"]
+__all__ = [
+    "FOLLOW_UPS",
+    "TURN_TEMPLATES",
+    "DialogueReport",
+    "SteeringPoint",
+    "dialogue_explorer",
+    "dialogue_report",
+    "report_html",
+    "steering_explorer",
+    "steering_sweep",
+    "sweep_html",
+]

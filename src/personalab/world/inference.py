@@ -39,6 +39,7 @@ class Trace:
     logp: np.ndarray  # (T, P): log P(x_t | x_<t, persona p); row 0 (<bos>) is 0
     latent: np.ndarray  # (T,): latent variable governing x_t, -1 if persona-independent
     dists: list[Dist]  # the distribution each token was drawn from
+    phases: list[str]  # grammar phase of each token: start, user, style, content, tail, between
     state: DialogueState  # turns, and where the grammar stopped
     next_dist: Dist | None  # distribution of the token after the last one (None after <eos>)
 
@@ -59,6 +60,7 @@ def trace(g: Grammar, tokens: np.ndarray) -> Trace:
     logp = np.zeros((T, g.P))
     latent = np.full(T, -1, dtype=np.int64)
     dists: list[Dist] = []
+    phases: list[str] = []
     next_dist: Dist | None = None
     for t in range(T):
         tok = int(tokens[t])
@@ -74,6 +76,7 @@ def trace(g: Grammar, tokens: np.ndarray) -> Trace:
             logp[t] = dist.token_logp(tok)
         latent[t] = dist.latent
         dists.append(dist)
+        phases.append(state.phase)
         state.n = t + 1
         try:
             dist = gen.send(tok)
@@ -83,7 +86,7 @@ def trace(g: Grammar, tokens: np.ndarray) -> Trace:
             dist = None
             break
     next_dist = dist
-    return Trace(tokens, logp, latent, dists, state, next_dist)
+    return Trace(tokens, logp, latent, dists, phases, state, next_dist)
 
 
 def log_posterior(prior: np.ndarray, logp: np.ndarray, latent: np.ndarray, n_latents: int) -> np.ndarray:
