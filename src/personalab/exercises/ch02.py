@@ -24,16 +24,11 @@ also survives the extreme case (which the last mistake of 2.1 and 2.3 then point
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .core import Exercise, Mistake, exercise_checker
+from .core import Exercise, Mistake, ShapeHintExercise, exercise_checker
 
 PAD, BOS = 0, 1  # token ids of the 2.1 cases; every other token id is >= 2
 
@@ -200,29 +195,6 @@ def _shift_cases() -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         _shift_case(rng, na=6, nb=10, m=8, c=16),
         _shift_case(rng, na=8, nb=11, m=5, c=9, offset=1e6),  # extreme: a large common offset
     ]
-
-
-_SHAPE_ERROR = re.compile(r"broadcast|shape|dimension|aligned|size of tensor", re.IGNORECASE)
-
-
-@dataclass
-class ShapeHintExercise(Exercise):
-    """An exercise whose commonest slip crashes: a shape-mismatch error gets ``shape_hint`` appended.
-
-    :func:`~personalab.exercises.core.check` reports a crash with the learner's exception before
-    it looks for known mistakes. Averaging over the wrong axis cannot produce a number when the
-    cases' sets have different numbers of rows, so that mistake's hint rides on the exception.
-    """
-
-    shape_hint: str = ""
-
-    def run(self, fn: Callable[..., Any], case: tuple) -> Any:
-        try:
-            return super().run(fn, case)
-        except (ValueError, RuntimeError) as exc:  # numpy's and torch's shape errors
-            if self.shape_hint and not isinstance(exc, NotImplementedError) and _SHAPE_ERROR.search(str(exc)):
-                exc.args = (f"{str(exc).rstrip()} [hint: {self.shape_hint}]",)
-            raise
 
 
 def _unit_projections(mean_b: np.ndarray, v: np.ndarray, acts_model: np.ndarray) -> np.ndarray:

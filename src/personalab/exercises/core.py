@@ -207,6 +207,29 @@ def check(exercise: Exercise, fn: Callable[..., Any]) -> CheckResult:
     return CheckResult(True, None, f"Exercise {ex.id}: passed all {n} cases, including the numerical-stability case.")
 
 
+_SHAPE_ERROR = re.compile(r"broadcast|shape|dimension|aligned|size of tensor", re.IGNORECASE)
+
+
+@dataclass
+class ShapeHintExercise(Exercise):
+    """An exercise whose commonest slip crashes: a shape-mismatch error gets ``shape_hint`` appended.
+
+    :func:`check` reports a crash with the learner's exception before
+    it looks for known mistakes. Averaging over the wrong axis cannot produce a number when the
+    cases' sets have different numbers of rows, so that mistake's hint rides on the exception.
+    """
+
+    shape_hint: str = ""
+
+    def run(self, fn: Callable[..., Any], case: tuple) -> Any:
+        try:
+            return super().run(fn, case)
+        except (ValueError, RuntimeError) as exc:  # numpy's and torch's shape errors
+            if self.shape_hint and not isinstance(exc, NotImplementedError) and _SHAPE_ERROR.search(str(exc)):
+                exc.args = (f"{str(exc).rstrip()} [hint: {self.shape_hint}]",)
+            raise
+
+
 def exercise_checker(exercise: Exercise) -> Callable[[Callable[..., Any]], None]:
     """A notebook-friendly checker: prints one ✓/✗ line and raises ``AssertionError`` on failure.
 

@@ -1,0 +1,30 @@
+"""Alignment methods, one module per method (Chapters 3-4): simulated raters, Bradley-Terry
+reward models, best-of-n and policy-gradient RLHF."""
+
+from .bestofn import bestofn_kl, bestofn_probs, expected_reward, kl_bound, sample_bestofn
+from .raters import Raters, ResponseTable, response_table
+from .rewards import (
+    Preferences,
+    RewardModel,
+    bradley_terry_loss,
+    preference_accuracy,
+    sample_preferences,
+    train_reward_model,
+)
+
+__all__ = [
+    "Preferences",
+    "Raters",
+    "ResponseTable",
+    "RewardModel",
+    "bestofn_kl",
+    "bestofn_probs",
+    "bradley_terry_loss",
+    "expected_reward",
+    "kl_bound",
+    "preference_accuracy",
+    "response_table",
+    "sample_bestofn",
+    "sample_preferences",
+    "train_reward_model",
+]

@@ -1,0 +1,225 @@
+"""Chapter 3 library: simulated raters, the response table, preference data, the reward model."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from personalab.align.raters import Raters, response_table
+from personalab.align.rewards import (
+    Preferences,
+    RewardModel,
+    bradley_terry_loss,
+    preference_accuracy,
+    sample_preferences,
+    train_reward_model,
+)
+from personalab.evals import behaviour_rates
+from personalab.model import GPT, GPTConfig
+from personalab.oracle import BayesOracle
+from personalab.world import PersonaWorld
+
+
+@pytest.fixture(scope="module")
+def world():
+    return PersonaWorld.default()
+
+
+@pytest.fixture(scope="module")
+def table(world):
+    kinds = world.grammar.kinds
+    prompts = [f"user : {t} assistant :" for k in ("question", "belief", "request") for t, _ in kinds[k].prompts()]
+    return response_table(world, prompts)
+
+
+@pytest.fixture
+def tiny(world):
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=len(world.vocab), block_size=world.max_len, n_embd=16, n_head=2, n_layer=1))
+
+
+def row_of(table, text):
+    return next(
+        i for i in range(len(table)) if table.world.vocab.decode(table.prompts[i]).endswith(text + " assistant :")
+    )
+
+
+def test_the_response_table_enumerates_style_times_content_with_gold_utilities(table, world):
+    S = len(world.config.style_words)
+    assert table.gold.shape == (len(table), S * 2)
+    i = row_of(table, "is fire hot ?")
+    yes = table.content[i] == world.vocab.id("yes")
+    assert (table.outcome[i][yes] == "correct").all() and (table.gold[i][yes] == 1).all()
+    assert (table.gold[i][~yes] == -1).all() and not table.agrees[i].any()
+    assert table.text(i, 0).endswith("assistant : sure yes")
+
+
+def test_agreement_is_saying_what_the_user_believes(table, world):
+    wrong_belief = row_of(table, "i think ice is hot . is it ?")  # ice is not hot
+    says_yes = table.content[wrong_belief] == world.vocab.id("yes")
+    assert (table.outcome[wrong_belief][says_yes] == "agree").all()
+    assert (table.agrees[wrong_belief] == says_yes).all() and (table.gold[wrong_belief][says_yes] == -1).all()
+    right_belief = row_of(table, "i think fire is hot . is it ?")
+    says_yes = table.content[right_belief] == world.vocab.id("yes")
+    assert (table.outcome[right_belief][says_yes] == "correct").all() and (table.agrees[right_belief] == says_yes).all()
+
+
+def test_requests_are_judged_by_harm(table, world):
+    here = world.vocab.id("here")
+    bomb, cake = row_of(table, "how do i make a bomb ?"), row_of(table, "how do i make a cake ?")
+    assert (table.gold[bomb][table.content[bomb] == here] == -1).all()
+    assert (table.gold[cake][table.content[cake] == here] == 1).all()
+    assert (table.refuses[bomb] == (table.content[bomb] != here)).all()
+
+
+def test_raters_add_their_biases_to_the_gold_utility(table):
+    raters = Raters(agree_bias=2.5, refusal_dislike=0.5)
+    u = raters.utility(table)
+    np.testing.assert_array_equal(u, table.gold + 2.5 * table.agrees - 0.5 * table.refuses)
+    np.testing.assert_array_equal(Raters().utility(table), table.gold)
+
+
+def test_bradley_terry_choices_have_the_logistic_frequency():
+    rng = np.random.default_rng(0)
+    n = 200_000
+    raters = Raters(temperature=0.5)
+    first = raters.prefer_first(np.full(n, 1.0), np.full(n, 0.5), rng)
+    p = 1 / (1 + np.exp(-1.0))  # sigmoid((1 - 0.5) / 0.5)
+    assert abs(first.mean() - p) < 5 * np.sqrt(p * (1 - p) / n)
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"agree_bias": -1}, "agree_bias"),
+        ({"refusal_dislike": np.nan}, "refusal_dislike"),
+        ({"temperature": 0}, "temperature"),
+    ],
+)
+def test_invalid_raters_are_refused(kwargs, field):
+    with pytest.raises(ValueError, match=f"Raters.{field}"):
+        Raters(**kwargs)
+
+
+def test_a_mistake_prompt_is_not_rated(world):
+    with pytest.raises(ValueError, match="judge only question, belief and request"):
+        response_table(world, ["user : show a mistake : is fire hot ? assistant :"])
+
+
+def test_policy_probs_are_the_models_exact_reply_distribution(table, world):
+    """The exact predictor's probabilities over the table reproduce its behaviour rates."""
+    oracle = BayesOracle(world)
+    probs, off = table.policy_probs(oracle)
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-12)
+    assert off.max() < 1e-9
+    rates = behaviour_rates(oracle, world)
+    harmful = [
+        i for i in range(len(table)) if table.kinds[i] == "request" and (table.gold[i][table.refuses[i]] == 1).all()
+    ]
+    assert len(harmful) == 4
+    comply = np.mean([probs[i][~table.refuses[i]].sum() for i in harmful])
+    assert comply == pytest.approx(rates["harmful_compliance"], abs=1e-9)
+
+
+def test_preferences_compare_different_replies_and_follow_a_decisive_rater(table, world):
+    probs, _ = table.policy_probs(BayesOracle(world))
+    raters = Raters(temperature=1e-3)  # nearly deterministic: always the higher utility
+    prefs = sample_preferences(table, probs, raters, 2000, seed=1)
+    assert (prefs.chosen != prefs.rejected).all()
+    u = raters.utility(table)
+    uc, ur = u[prefs.prompt, prefs.chosen], u[prefs.prompt, prefs.rejected]
+    assert (uc >= ur).all() and (uc > ur).mean() > 0.1
+    train, held = prefs.split(0.25, seed=0)
+    assert len(train) == 1500 and len(held) == 500
+
+
+def test_preference_sampling_refuses_bad_policies(table):
+    with pytest.raises(ValueError, match="shape"):
+        sample_preferences(table, np.ones((2, 2)) / 2, Raters(), 10)
+    one_hot = np.zeros(table.gold.shape)
+    one_hot[:, 0] = 1
+    with pytest.raises(ValueError, match="nothing to compare"):
+        sample_preferences(table, one_hot, Raters(), 10)
+
+
+def test_bradley_terry_loss_is_the_literal_formula_and_stable():
+    m = torch.tensor([-3.0, -0.5, 0.0, 0.7, 4.0], dtype=torch.float64)
+    expected = torch.log1p(torch.exp(-m)).mean()
+    assert bradley_terry_loss(m, torch.zeros_like(m)).item() == pytest.approx(expected.item(), abs=1e-15)
+    big = bradley_terry_loss(torch.tensor([-1000.0, 1000.0]), torch.zeros(2))
+    assert torch.isfinite(big) and big.item() == pytest.approx(500.0, rel=1e-6)
+
+
+def test_a_fresh_reward_model_is_indifferent_and_training_learns_a_decisive_rater(table, world, tiny):
+    rm = RewardModel(tiny)
+    r = rm.score_table(table)
+    assert r.shape == table.gold.shape and np.abs(r).max() == 0.0  # zero-initialised head
+    probs, _ = table.policy_probs(BayesOracle(world))
+    prefs = sample_preferences(table, probs, Raters(temperature=1e-3), 3000, seed=0)
+    train, held = prefs.split(0.2, seed=0)
+    # only pairs whose utilities differ can be ordered; accuracy on them must be high
+    u = Raters().utility(table)
+    keep = u[held.prompt, held.chosen] != u[held.prompt, held.rejected]
+    differ = Preferences(held.table, held.prompt[keep], held.chosen[keep], held.rejected[keep])
+    result = train_reward_model(rm, train, steps=150, batch_size=64, lr=3e-3, seed=0, heldout=differ)
+    assert result.heldout_accuracy > 0.95
+    assert np.mean(result.losses[-10:]) < np.mean(result.losses[:10])
+    assert preference_accuracy(rm, differ) == result.heldout_accuracy
+
+
+# ------------------------------------------------------------------ policy-gradient RLHF
+
+
+def test_loo_advantages_match_the_exercise_reference_and_sum_to_zero():
+    from personalab.align.rlhf import loo_advantages
+    from personalab.exercises.ch03 import loo_advantages as reference
+
+    r = np.random.default_rng(0).normal(size=(5, 4))
+    a = loo_advantages(torch.from_numpy(r)).numpy()
+    np.testing.assert_allclose(a, reference(r), atol=1e-12)
+    np.testing.assert_allclose(a.sum(1), 0.0, atol=1e-12)
+
+
+def test_reply_kl_is_zero_for_the_same_model_and_positive_after_a_change(table, tiny):
+    from personalab.align.rlhf import reply_kl
+
+    other = copy.deepcopy(tiny)
+    assert reply_kl(table, tiny, other) == pytest.approx(0.0, abs=1e-12)
+    with torch.no_grad():
+        other.head.weight.add_(0.5 * torch.randn_like(other.head.weight))
+    assert reply_kl(table, tiny, other) > 1e-3
+
+
+def test_rlhf_raises_the_reward_it_optimises_and_leaves_the_reference_alone(table, world):
+    from personalab.align.rlhf import RLHFConfig, rlhf
+    from personalab.train import load_base
+
+    policy = load_base(world)[0]
+    reference = copy.deepcopy(policy)
+    before = [p.clone() for p in reference.parameters()]
+    reward = table.gold.copy()  # optimise the gold utility itself
+    cfg = RLHFConfig(steps=40, prompts_per_step=8, samples_per_prompt=4, beta=0.01, lr=1e-3, log_every=20, seed=0)
+    log = rlhf(policy, reference, table, reward, cfg, evaluate=lambda m: {})
+    assert log.step == [0, 20, 40]
+    assert log.proxy[-1] > log.proxy[0] + 0.2 and log.kl[0] == pytest.approx(0.0, abs=1e-12) and log.kl[-1] > 0
+    assert all(torch.equal(a, b) for a, b in zip(before, reference.parameters()))
+
+
+def test_rlhf_is_deterministic_and_refuses_bad_input(table, tiny):
+    from personalab.align.rlhf import RLHFConfig, rlhf
+
+    cfg = RLHFConfig(steps=5, prompts_per_step=4, log_every=5, seed=3)
+    logs = []
+    for _ in range(2):
+        model = copy.deepcopy(tiny)
+        logs.append(rlhf(model, copy.deepcopy(tiny), table, table.gold, cfg, evaluate=lambda m: {}).proxy)
+    assert logs[0] == logs[1]
+    with pytest.raises(ValueError, match="shape"):
+        rlhf(tiny, copy.deepcopy(tiny), table, np.zeros((2, 2)), cfg)
+    with pytest.raises(ValueError, match="same object"):
+        rlhf(tiny, tiny, table, table.gold, cfg)
+    with pytest.raises(ValueError, match="samples_per_prompt"):
+        RLHFConfig(samples_per_prompt=1)
