@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from exercise_contract import checker_contract, stub
 
-from personalab.exercises import CheckResult, Exercise, check
+from personalab.exercises import check
 from personalab.exercises.ch03 import (
     BESTOFN_KL_BOUND,
     BRADLEY_TERRY_LOSS,
@@ -38,10 +39,6 @@ from personalab.exercises.core import NOT_IMPLEMENTED
 
 # ---------------------------------------------------------------------------------------------
 # Learner code, written independently of personalab.exercises.ch03
-
-
-def stub(*args):
-    raise NotImplementedError("Exercise: write your solution here")
 
 
 # -- 3.1 bradley_terry_loss -------------------------------------------------------------------
@@ -343,54 +340,11 @@ ARBITRARY_WRONG = [
 ]
 
 
-def _hint(ex: Exercise, name: str) -> str:
-    return next(m.hint for m in ex.mistakes if m.name == name)
-
-
 # ---------------------------------------------------------------------------------------------
 # The checkers' verdicts
 
 
-@pytest.mark.parametrize("ex_id", sorted(EXERCISES))
-def test_a_stub_is_reported_as_not_implemented(ex_id):
-    result = check(EXERCISES[ex_id], stub)
-    assert not result.passed and result.mistake is None
-    assert result.message == f"Exercise {ex_id}: {NOT_IMPLEMENTED}"
-
-
-@pytest.mark.parametrize(("ex_id", "wrong", "mistake"), KNOWN_MISTAKES, ids=[w.__name__ for _, w, _ in KNOWN_MISTAKES])
-def test_each_known_wrong_variant_gets_its_targeted_hint(ex_id, wrong, mistake):
-    ex = EXERCISES[ex_id]
-    result = check(ex, wrong)
-    assert not result.passed
-    assert result.mistake == mistake
-    assert _hint(ex, mistake) in result.message
-
-
-def test_every_known_mistake_of_every_exercise_has_an_independent_variant_in_these_tests():
-    covered = {(e, m) for e, _, m in KNOWN_MISTAKES}
-    declared = {(ex.id, m.name) for ex in EXERCISES.values() for m in ex.mistakes}
-    assert covered == declared
-
-
-@pytest.mark.parametrize(("ex_id", "wrong"), ARBITRARY_WRONG, ids=[w.__name__ for _, w in ARBITRARY_WRONG])
-def test_an_unanticipated_wrong_answer_gets_the_generic_message_with_expected_and_got(ex_id, wrong):
-    result = check(EXERCISES[ex_id], wrong)
-    assert not result.passed and result.mistake is None
-    assert f"Exercise {ex_id}: wrong output on case 1 of" in result.message
-    assert "expected:" in result.message and "got:" in result.message
-
-
-@pytest.mark.parametrize(("ex_id", "solution"), SOLUTIONS, ids=[s.__name__ for _, s in SOLUTIONS])
-def test_an_independently_written_correct_solution_passes(ex_id, solution):
-    result = check(EXERCISES[ex_id], solution)
-    assert result == CheckResult(True, None, result.message)
-    assert "passed all 4 cases" in result.message
-
-
-@pytest.mark.parametrize("ex_id", sorted(EXERCISES))
-def test_the_reference_passes_its_own_cases(ex_id):
-    assert check(EXERCISES[ex_id], EXERCISES[ex_id].reference).passed
+globals().update(checker_contract(EXERCISES, KNOWN_MISTAKES, ARBITRARY_WRONG, SOLUTIONS))
 
 
 @pytest.mark.parametrize("ex_id", sorted(EXERCISES))

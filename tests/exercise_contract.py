@@ -1,0 +1,75 @@
+"""The contract every chapter's exercise checkers must keep, shared by tests/test_exercises*.py.
+
+``checker_contract(...)`` returns test functions; a test module adds them to its namespace
+(``globals().update(...)``) so pytest collects them there, parametrised by that module's
+exercises, known-wrong variants, unanticipated wrong answers and correct solutions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import pytest
+
+from personalab.exercises import CheckResult, Exercise, check
+from personalab.exercises.core import NOT_IMPLEMENTED
+
+
+def stub(*args):
+    raise NotImplementedError("replace this stub with your solution")
+
+
+def hint_of(ex: Exercise, name: str) -> str:
+    return next(m.hint for m in ex.mistakes if m.name == name)
+
+
+def checker_contract(
+    exercises: dict[str, Exercise],
+    known_mistakes: Sequence[tuple[str, Callable, str]],
+    arbitrary_wrong: Sequence[tuple[str, Callable]],
+    solutions: Sequence[tuple[str, Callable]],
+) -> dict[str, Callable]:
+    """Tests: a stub is 'not implemented'; each known-wrong variant gets its hint and every
+    declared mistake has one; an unanticipated wrong answer gets the generic message; an
+    independently written solution and the reference pass."""
+
+    @pytest.mark.parametrize("ex_id", sorted(exercises))
+    def test_a_stub_is_reported_as_not_implemented(ex_id):
+        result = check(exercises[ex_id], stub)
+        assert not result.passed and result.mistake is None
+        assert result.message == f"Exercise {ex_id}: {NOT_IMPLEMENTED}"
+        assert "replace the `raise NotImplementedError`" in result.message
+
+    @pytest.mark.parametrize(
+        ("ex_id", "wrong", "mistake"), known_mistakes, ids=[f"{e}-{w.__name__}" for e, w, _ in known_mistakes]
+    )
+    def test_each_known_wrong_variant_gets_its_targeted_hint(ex_id, wrong, mistake):
+        ex = exercises[ex_id]
+        result = check(ex, wrong)
+        assert not result.passed
+        assert result.mistake == mistake
+        assert hint_of(ex, mistake) in result.message
+
+    def test_every_known_mistake_of_every_exercise_has_an_independent_variant_in_these_tests():
+        covered = {(e, m) for e, _, m in known_mistakes}
+        declared = {(ex.id, m.name) for ex in exercises.values() for m in ex.mistakes}
+        assert covered == declared
+
+    @pytest.mark.parametrize(("ex_id", "wrong"), arbitrary_wrong, ids=[w.__name__ for _, w in arbitrary_wrong])
+    def test_an_unanticipated_wrong_answer_gets_the_generic_message_with_expected_and_got(ex_id, wrong):
+        result = check(exercises[ex_id], wrong)
+        assert not result.passed and result.mistake is None
+        assert f"Exercise {ex_id}: wrong output on case 1 of" in result.message
+        assert "expected:" in result.message and "got:" in result.message
+
+    @pytest.mark.parametrize(("ex_id", "solution"), solutions, ids=[s.__name__ for _, s in solutions])
+    def test_an_independently_written_correct_solution_passes(ex_id, solution):
+        result = check(exercises[ex_id], solution)
+        assert result == CheckResult(True, None, result.message)
+        assert f"passed all {len(exercises[ex_id].cases())} cases" in result.message
+
+    @pytest.mark.parametrize("ex_id", sorted(exercises))
+    def test_the_reference_passes_its_own_cases(ex_id):
+        assert check(exercises[ex_id], exercises[ex_id].reference).passed
+
+    return {name: fn for name, fn in locals().items() if name.startswith("test_")}
