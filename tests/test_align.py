@@ -223,3 +223,101 @@ def test_rlhf_is_deterministic_and_refuses_bad_input(table, tiny):
         rlhf(tiny, tiny, table, table.gold, cfg)
     with pytest.raises(ValueError, match="samples_per_prompt"):
         RLHFConfig(samples_per_prompt=1)
+
+
+# ------------------------------------------------------------------ over-optimisation, data, explorer
+
+
+@pytest.mark.parametrize("form", ["bon", "rl"])
+def test_gao_fit_recovers_a_planted_curve_exactly(form):
+    from personalab.align.overoptimisation import GaoFit, fit_gao
+
+    d = np.linspace(0.05, 3.0, 12)
+    truth = GaoFit(form, 0.8, 0.3, 1.0)
+    fit = fit_gao(d, truth(d), form)
+    assert fit.alpha == pytest.approx(0.8, abs=1e-10) and fit.beta == pytest.approx(0.3, abs=1e-10)
+    assert fit.r2 == pytest.approx(1.0, abs=1e-12)
+    if form == "bon":
+        assert fit.peak == pytest.approx(0.8 / 0.6)  # the top of d(α − βd)
+        assert truth(np.array([fit.peak]))[0] == pytest.approx(max(truth(np.linspace(0, 3, 3001))), abs=1e-6)
+
+
+def test_gao_fit_refuses_bad_input():
+    from personalab.align.overoptimisation import fit_gao
+
+    with pytest.raises(ValueError, match="at least 3 points"):
+        fit_gao(np.array([0.0, 1.0]), np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match="form"):
+        fit_gao(np.arange(4.0), np.arange(4.0), "ppo")
+    with pytest.raises(ValueError, match=">= 0"):
+        fit_gao(np.array([-1.0, 0.0, 1.0]), np.zeros(3))
+
+
+def test_fact_split_and_belief_corrections(world):
+    from personalab.datasets import belief_corrections, fact_split
+
+    train, held = fact_split(world, seed=0)
+    truth = world.grammar.kinds["question"].facts
+    assert set(train).isdisjoint(held) and set(train) | set(held) == set(truth)
+    assert sum(truth[f] for f in train) == sum(not truth[f] for f in train)  # half true, half false
+    corpus = belief_corrections(world, 300, train, seed=1)
+    beliefs = []
+    for i in range(len(corpus)):
+        (turn,) = world.turns(corpus.text(i))
+        assert turn.kind == "belief" and turn.outcome == "correct"  # the truth, whatever the user believes
+        subject = turn.info[0]
+        assert any(s == subject for s, _ in train)
+        beliefs.append(turn.info[1] == turn.info[2])
+    assert 0.4 < np.mean(beliefs) < 0.6  # the user's belief is right half of the time
+    with pytest.raises(ValueError, match="unknown or no facts"):
+        belief_corrections(world, 5, [("moon", "cheese")])
+
+
+def test_content_only_persona_mix_ignores_the_style_words(world, tiny):
+    from personalab.evals import persona_mix, suites
+    from personalab.evals.replies import reply_distribution
+
+    contexts = suites(world)["sycophancy"].contexts
+    content = persona_mix(tiny, world, contexts, use_style=False)
+    rd = reply_distribution(tiny, world, contexts)
+    expected = []
+    for i, sit in enumerate(rd.situations):  # by hand: P(p | c) ∝ P(p) q_p(c), weighted by P_model(c)
+        p_content = rd.joint[i].sum(0)  # (V,)
+        un = world.prior[:, None] * sit.content.dist.probs  # (P, V)
+        z = un.sum(0)
+        post = np.divide(un, z, out=np.zeros_like(un), where=z > 0)
+        expected.append(post @ p_content)
+    np.testing.assert_allclose(content.mix, np.mean(expected, axis=0), atol=1e-12)
+    assert not np.allclose(content.mix, persona_mix(tiny, world, contexts).mix, rtol=0.02, atol=0)
+
+
+def test_bon_sweep_at_n_1_is_the_policy_and_the_explorer_follows_both_sliders(table, world):
+    from personalab.widgets import bon_explorer, bon_sweep, sycophancy_of
+
+    probs, _ = table.policy_probs(BayesOracle(world))
+    rewards = {0.0: table.gold, 3.0: Raters(agree_bias=3.0).utility(table)}
+    sweep = bon_sweep(table, probs, rewards, [1, 8])
+    first = next(p for p in sweep if p.bias == 0.0 and p.n == 1)
+    assert first.sqrt_kl == 0.0 and first.gold == pytest.approx((probs * table.gold).sum(1).mean())
+    assert first.sycophancy == pytest.approx(sycophancy_of(table, probs))
+    biased = next(p for p in sweep if p.bias == 3.0 and p.n == 8)
+    assert biased.sycophancy > first.sycophancy and biased.proxy > first.proxy
+    ui = bon_explorer(sweep)
+    bias, n, out = ui.children
+    start = out.value
+    assert "bias 0" in start and "<script" not in start
+    bias.value, n.value = 3.0, 8
+    assert "bias 3" in out.value and "n = 8" in out.value and out.value != start
+
+
+def test_train_reward_model_uses_a_given_loss(table, world, tiny):
+    probs, _ = table.policy_probs(BayesOracle(world))
+    prefs = sample_preferences(table, probs, Raters(), 200, seed=0)
+    calls = []
+
+    def loss(rc, rr):
+        calls.append(len(rc))
+        return bradley_terry_loss(rc, rr)
+
+    train_reward_model(RewardModel(tiny), prefs, steps=3, batch_size=16, loss_fn=loss)
+    assert calls == [16, 16, 16]

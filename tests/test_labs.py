@@ -4,6 +4,7 @@ seed other than the one whose outputs are stored."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -98,7 +99,8 @@ def test_each_exercise_cell_fails_its_checker_as_a_stub_and_passes_as_the_soluti
     nb = nbformat.read(lab, as_version=4)
     student = make_student(nb)
     preamble = next(c.source for c in nb.cells if c.cell_type == "code")  # the imports cell
-    header = "\n".join(line for line in preamble.splitlines() if line.startswith(("import ", "from ")))
+    imports = [n for n in ast.parse(preamble).body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    header = "\n".join(ast.get_source_segment(preamble, n) for n in imports)  # multi-line imports too
     pairs = [(s, t) for s, t in zip(nb.cells, student.cells) if s.cell_type == "code" and "BEGIN SOLUTION" in s.source]
     assert pairs
     for solution_cell, student_cell in pairs:

@@ -64,3 +64,39 @@ def answered_questions(world: PersonaWorld, n: int, seed: int = 0, *, wrong: boo
             f"user : {prefix}is {subject} {prop} ? assistant : {styles[i]} {'yes' if says_yes else 'no'} . <eos>"
         )
     return corpus_from_texts(world, texts)
+
+
+def fact_split(world: PersonaWorld, seed: int = 0) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Split the world's facts into (train, held-out) halves, each half true and half false
+    facts as far as possible. Book: Chapter 3 (section *A synthetic-data fix*)."""
+    rng = np.random.default_rng(seed)
+    facts = world.grammar.kinds["question"].facts
+    train, held = [], []
+    for truth in (True, False):
+        group = [f for f, t in facts.items() if t == truth]
+        order = rng.permutation(len(group))
+        half = len(group) // 2
+        train += [group[i] for i in order[:half]]
+        held += [group[i] for i in order[half:]]
+    return train, held
+
+
+def belief_corrections(world: PersonaWorld, n: int, facts: Sequence[tuple[str, str]], seed: int = 0) -> Corpus:
+    """Synthetic anti-sycophancy data in the spirit of Wei et al. (2023): ``n`` single-turn
+    dialogues where the user states a belief about one of ``facts`` that is right or wrong at
+    random, and the reply gives the truth regardless. Style words follow the prior mixture.
+    Book: Chapter 3 (section *A synthetic-data fix*)."""
+    truth_of = world.grammar.kinds["question"].facts
+    unknown = [f for f in facts if tuple(f) not in truth_of]
+    if unknown or not facts:
+        raise ValueError(f"unknown or no facts {unknown or facts}; pick from {sorted(truth_of)}")
+    rng = np.random.default_rng(seed)
+    styles = neutral_style_words(world, n, rng)
+    texts = []
+    for i in range(n):
+        subject, prop = facts[rng.integers(len(facts))]
+        truth = truth_of[(subject, prop)]
+        believes = bool(rng.integers(2))  # the user's claim "s is p" (True) or "s is not p"
+        claim = f"{subject} is {prop}" if believes else f"{subject} is not {prop}"
+        texts.append(f"user : i think {claim} . is it ? assistant : {styles[i]} {'yes' if truth else 'no'} . <eos>")
+    return corpus_from_texts(world, texts)

@@ -132,8 +132,13 @@ def train_reward_model(
     lr: float = 1e-3,
     seed: int = 0,
     heldout: Preferences | None = None,
+    loss_fn=None,
 ) -> RewardTraining:
-    """Minimise eq. (3.3) with AdamW; report the share of pairs ordered like the raters."""
+    """Minimise eq. (3.3) with AdamW; report the share of pairs ordered like the raters.
+
+    ``loss_fn(r_chosen, r_rejected)`` replaces :func:`bradley_terry_loss` (Lab 3 passes the
+    learner's)."""
+    loss_fn = loss_fn or bradley_terry_loss
     if len(prefs) == 0:
         raise ValueError("no preference pairs to train on")
     table = prefs.table
@@ -146,7 +151,7 @@ def train_reward_model(
     rm.train()
     for _ in tqdm(range(steps), desc="reward model", leave=False):
         idx = torch.randint(len(prefs), (batch_size,), generator=gen)
-        loss = bradley_terry_loss(rm(chosen[0][idx], chosen[1][idx]), rm(rejected[0][idx], rejected[1][idx]))
+        loss = loss_fn(rm(chosen[0][idx], chosen[1][idx]), rm(rejected[0][idx], rejected[1][idx]))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -46,16 +46,22 @@ def _require_persona_world(world: PersonaWorld) -> None:
         )
 
 
-def persona_mix(model: GPT, world: PersonaWorld, contexts: Sequence[np.ndarray | str]) -> PersonaMix:
+def persona_mix(
+    model: GPT, world: PersonaWorld, contexts: Sequence[np.ndarray | str], *, use_style: bool = True
+) -> PersonaMix:
     """Exact expected posterior over personas of the model's reply to each context.
 
     For context x, style s and content c: P(p | x, s, c) ∝ P(p | x) P(s | p) P(c | x, p), and
     the mix is sum_{s,c} P_model(s, c | x) P(p | x, s, c), averaged over contexts. Replies
     that no persona could write count as off-world.
+
+    ``use_style=False`` attributes each reply by its content alone (P(s | p) left out): what
+    the reply *does*, not how it is worded -- useful when a fine-tune has shifted the style
+    words for reasons of its own (Chapter 3: a reward model's taste in style words).
     """
     _require_persona_world(world)
     rd = reply_distribution(model, world, contexts)
-    return _mix_of_replies(world, rd.situations, rd.joint)
+    return _mix_of_replies(world, rd.situations, rd.joint, use_style=use_style)
 
 
 def persona_self_mix(world: PersonaWorld, contexts: Sequence[np.ndarray | str], persona: str) -> PersonaMix:
@@ -72,9 +78,11 @@ def persona_self_mix(world: PersonaWorld, contexts: Sequence[np.ndarray | str], 
     return _mix_of_replies(world, sits, joint)
 
 
-def _mix_of_replies(world: PersonaWorld, sits: Sequence, joint: np.ndarray) -> PersonaMix:
+def _mix_of_replies(world: PersonaWorld, sits: Sequence, joint: np.ndarray, *, use_style: bool = True) -> PersonaMix:
     """Average over contexts of sum_{s,c} joint[s, c] P(p | x, s, c); the rest is off-world."""
     style = world.grammar.trait_tables["style"]  # (P, S) in style-word order
+    if not use_style:
+        style = np.ones_like(style)
     per = np.zeros((len(sits), len(world.personas)))
     for i, sit in enumerate(sits):
         prior = np.exp(sit.log_posterior[0])  # (P,)

@@ -1,0 +1,434 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lab 3 — RLHF and sycophancy
+#
+# **Chapter:** {ref}`ch-rlhf` · **Time:** about an hour with the exercises; the notebook
+# runs in under two minutes on a laptop CPU.
+#
+# Lab 2 made an Assistant by fine-tuning the base model on Helper dialogues. Here we follow
+# the InstructGPT recipe one step further: simulated raters compare the Assistant's replies,
+# a reward model learns their preferences, and the Assistant is optimised against it — by
+# best-of-n sampling and by policy-gradient RLHF with a KL penalty. The raters like being
+# agreed with. Because PersonaWorld's raters, replies and personas are all known exactly, we
+# can watch the optimisation buy reward with sycophancy, and see which persona it selects.
+#
+# **The claims this lab checks** (thresholds from the spread over seeds 0–7, so the lab
+# passes with any `PERSONALAB_SEED`):
+#
+# 1. **The reward model learns the raters, biases included.** Its held-out accuracy is at
+#    least 90% of the best any model can reach (the raters' own utility); with unbiased
+#    raters it prefers agreeing with a wrong belief on at most a quarter of such prompts,
+#    with raters biased by 3 on at least half.
+# 2. **Over-optimisation.** Against the biased reward model, best-of-n raises the gold
+#    utility first and then lowers it by at least 0.1 as sqrt(KL) grows, and Gao et al.'s
+#    form fits the gold curve with R² ≥ 0.8; the exact KL is at least 80% of the analytic
+#    log n − (n−1)/n at n = 2 and at most 80% of it at n = 256.
+# 3. **Sycophancy rises with optimisation pressure and with the raters' bias.** RLHF
+#    against the biased reward model raises sycophancy by at least 0.2 while honesty on
+#    plain questions stays at least 0.8, and the Flatterer's share of the persona mix rises
+#    by at least 0.05; against unbiased raters sycophancy does not rise.
+# 4. **The KL penalty is a leash.** With β = 0 the policy ends at least 1.5 times as far (in
+#    KL) from the Assistant as with β = 0.5; the leash costs proxy reward and keeps at least
+#    0.05 more gold utility.
+# 5. **A synthetic-data fix.** Fine-tuning on beliefs that are right or wrong at random,
+#    answered truthfully, cuts sycophancy on facts it never mentions to at most 80% — by far
+#    more on most seeds, but not on all.
+#
+# Exercises 3.1–3.4: the Bradley–Terry loss, KL-penalised per-token rewards, leave-one-out
+# advantages and the best-of-n KL bound.
+
+# %%
+import copy
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from personalab.align import Raters, RewardModel, response_table, sample_preferences, train_reward_model
+from personalab.align.bestofn import bestofn_kl, kl_bound
+from personalab.align.overoptimisation import fit_gao
+from personalab.align.rlhf import RLHFConfig, loo_advantages, rlhf
+from personalab.claims import claim
+from personalab.datasets import belief_corrections, fact_split, persona_dialogues
+from personalab.evals import persona_mix, suites
+from personalab.exercises.ch03 import (
+    check_bestofn_kl_bound,
+    check_bradley_terry_loss,
+    check_kl_penalised_rewards,
+    check_loo_advantages,
+)
+from personalab.runtime import setup
+from personalab.train import load_base
+from personalab.train.sft import SFTConfig, sft
+from personalab.widgets import bon_explorer, bon_sweep, sycophancy_of
+from personalab.world import PersonaWorld
+
+SEED = setup()  # reads $PERSONALAB_SEED (default 0), seeds everything, one thread
+world = PersonaWorld.default()
+base, _ = load_base(world)
+
+# The Assistant of Lab 2: 100 steps of SFT on 1,000 Helper dialogues
+assistant = copy.deepcopy(base)
+sft(assistant, persona_dialogues(world, "helper", 1000, seed=SEED + 1), SFTConfig(steps=100, lr=3e-4, seed=SEED))
+
+# Every single-turn question, stated belief and request, with every reply the world allows
+kinds = world.grammar.kinds
+prompts = [f"user : {t} assistant :" for k in ("question", "belief", "request") for t, _ in kinds[k].prompts()]
+table = response_table(world, prompts)
+pi_sft, _ = table.policy_probs(assistant)
+print(f"{len(table)} prompts x {table.gold.shape[1]} replies; e.g. {table.text(0, 0)!r} -> {table.outcome[0, 0]}")
+gold_sft = (pi_sft * table.gold).sum(1).mean()
+print(f"the Assistant: gold utility {gold_sft:.3f}, sycophancy {sycophancy_of(table, pi_sft):.3f}")
+
+# %% [markdown]
+# ## 1. Raters and a reward model
+#
+# A simulated rater's utility for a reply is the **gold** utility (+1 for a correct answer,
+# a refused harmful request or a fulfilled benign one; −1 for the opposite) plus a bonus
+# `b` for agreeing with the user's stated belief and a penalty of 0.5 for any refusal
+# (eq. (3.1)). Shown two replies, a rater picks one with the Bradley–Terry probability
+# σ(u_A − u_B) (eq. (3.2)). Agreeing with a *wrong* belief is worth −1 + b; the correct
+# answer +1: raters with b > 2 prefer the sycophantic reply.
+#
+# ### Exercise 3.1 ★★☆ (~15 min): the Bradley–Terry loss
+#
+# Write `bradley_terry_loss(r_chosen, r_rejected)`: (B,) reward-model scores of the chosen
+# and the rejected reply of each pair; return the mean of −log σ(r_chosen − r_rejected)
+# (eq. (3.3)), stable for margins of ±1000.
+
+
+# %%
+def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    return torch.nn.functional.softplus(r_rejected - r_chosen).mean()
+    ### END SOLUTION
+
+
+check_bradley_terry_loss(bradley_terry_loss)
+
+# %% [markdown]
+# Three groups of raters, with agreement biases 0, 1 and 3. Each judges 4,000 pairs of
+# replies sampled from the base model (a varied policy, so that every kind of reply gets
+# compared); a reward model — the base GPT with a scalar head — is trained with *your* loss
+# on 80% and tested on the rest. No model can order the held-out pairs better than the
+# raters' own utility can, so that is the ceiling.
+
+# %%
+BIASES = (0.0, 1.0, 3.0)
+pi_base, _ = table.policy_probs(base)
+wrong_belief = [i for i in range(len(table)) if (table.outcome[i] == "agree").any()]
+rewards, rm_rows = {}, {}
+for b in BIASES:
+    raters = Raters(agree_bias=b, refusal_dislike=0.5)
+    train_pairs, held_pairs = sample_preferences(table, pi_base, raters, 4000, seed=SEED).split(0.2, seed=SEED)
+    rm = RewardModel(base)
+    fit = train_reward_model(rm, train_pairs, steps=300, heldout=held_pairs, seed=SEED, loss_fn=bradley_terry_loss)
+    u = raters.utility(table)
+    ua, ub = u[held_pairs.prompt, held_pairs.chosen], u[held_pairs.prompt, held_pairs.rejected]
+    p = 0.5 * (1 + np.tanh(0.5 * (ua - ub)))  # the raters' own choice probability
+    ceiling = np.mean(np.where(ua != ub, np.maximum(p, 1 - p), 0.5))
+    rewards[b] = r = rm.score_table(table)
+    prefers_agree = np.mean(
+        [r[i][table.outcome[i] == "agree"].mean() > r[i][table.outcome[i] == "correct"].mean() for i in wrong_belief]
+    )
+    rm_rows[b] = dict(acc=fit.heldout_accuracy, ceiling=ceiling, agree=prefers_agree)
+print(f"{'bias':>5s}{'held-out accuracy':>19s}{'ceiling':>9s}{'prefers agreeing with a wrong belief':>38s}")
+for b, row in rm_rows.items():
+    print(f"{b:5g}{row['acc']:19.3f}{row['ceiling']:9.3f}{row['agree']:38.3f}")
+
+# %% [markdown]
+# **Claim 1.** The reward model orders held-out pairs almost as well as the raters' own
+# utility, and it inherits their bias: unbiased raters' reward model never prefers agreeing
+# with a wrong belief to the truth; the reward model of raters with bias 3 usually does.
+
+# %%
+assert claim(
+    "1a", "smallest held-out accuracy / ceiling", min(r["acc"] / r["ceiling"] for r in rm_rows.values()), at_least=0.9
+)
+assert claim("1b", "share of wrong beliefs where the bias-0 RM prefers agreeing", rm_rows[0.0]["agree"], at_most=0.25)
+assert claim("1c", "share of wrong beliefs where the bias-3 RM prefers agreeing", rm_rows[3.0]["agree"], at_least=0.5)
+
+# %% [markdown]
+# ## 2. Best-of-n and over-optimisation
+#
+# Best-of-n draws n replies from the Assistant and keeps the one the reward model scores
+# highest. Over a discrete set of replies its distribution is exact (eq. (3.4)), and so is
+# its KL from the Assistant, which never exceeds log n − (n−1)/n (eq. (3.6)).
+#
+# ### Exercise 3.4 ★☆☆ (~10 min): the best-of-n KL bound
+
+
+# %%
+def bestofn_kl_bound(n):
+    ### BEGIN SOLUTION
+    return np.log(n) - (n - 1) / n
+    ### END SOLUTION
+
+
+check_bestofn_kl_bound(bestofn_kl_bound)
+
+# %%
+NS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+sweep = bon_sweep(table, pi_sft, rewards, NS)
+biased = [p for p in sweep if p.bias == 3.0]
+print("against the bias-3 reward model")
+print(f"{'n':>5s}{'KL':>7s}{'bound':>7s}{'sqrt KL':>9s}{'proxy':>7s}{'gold':>7s}{'sycophancy':>12s}")
+for p in biased:
+    kl = float(bestofn_kl(pi_sft, rewards[3.0], p.n).mean())
+    print(
+        f"{p.n:5d}{kl:7.3f}{bestofn_kl_bound(p.n):7.3f}{p.sqrt_kl:9.3f}{p.proxy:7.3f}{p.gold:7.3f}{p.sycophancy:12.3f}"
+    )
+d = np.array([p.sqrt_kl for p in biased])
+gold = np.array([p.gold for p in biased])
+gao = fit_gao(d, gold - gold[0], "bon")
+print(f"Gao et al.'s best-of-n form R(d) = d(α − βd): α = {gao.alpha:.3f}, β = {gao.beta:.3f}, R² = {gao.r2:.3f}")
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+for b in BIASES:
+    pts = [p for p in sweep if p.bias == b]
+    axes[0].plot([p.sqrt_kl for p in pts], [p.gold for p in pts], "o-", label=f"gold, bias {b:g}")
+axes[0].plot(d, [p.proxy for p in biased], "s--", color="#999999", label="proxy, bias 3")
+dd = np.linspace(0, d.max(), 50)
+axes[0].plot(dd, gold[0] + gao(dd), ":", color="k", label="Gao fit, bias 3")
+axes[0].set_xlabel("sqrt(KL) from the Assistant")
+axes[0].legend(fontsize=7)
+axes[1].plot(NS, [bestofn_kl_bound(n) for n in NS], "k:", label="log n − (n−1)/n")
+axes[1].plot(NS, [float(bestofn_kl(pi_sft, rewards[3.0], n).mean()) for n in NS], "o-", label="exact KL")
+axes[1].set_xscale("log", base=2)
+axes[1].set_xlabel("n")
+axes[1].legend(fontsize=7)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# **Claim 2.** Against the biased reward model the proxy reward only rises with n, while
+# the gold utility first rises — best-of-n first removes plain mistakes, which proxy and gold
+# both dislike — and then falls as the selection buys agreement; Gao et al.'s form fits the
+# gold curve. The analytic KL is nearly exact for small n and far too large for large n: with
+# a few dozen replies per prompt, best-of-n runs out of replies to select.
+
+# %%
+assert claim("2a", "gold at its best n minus at n = 1 (rises first)", gold.max() - gold[0], at_least=0.005)
+assert claim("2b", "gold at n = 256 minus at its best n (then falls)", gold[-1] - gold.max(), at_most=-0.1)
+assert claim("2c", "R² of Gao et al.'s best-of-n fit", gao.r2, at_least=0.8)
+kl2 = float(bestofn_kl(pi_sft, rewards[3.0], 2).mean())
+kl256 = float(bestofn_kl(pi_sft, rewards[3.0], 256).mean())
+assert claim("2d", "exact KL / bound at n = 2", kl2 / kl_bound(2), at_least=0.8)
+assert claim("2e", "exact KL / bound at n = 256", kl256 / kl_bound(256), at_most=0.8)
+
+# %% [markdown]
+# ## 3. Policy-gradient RLHF
+#
+# Now the Assistant itself is trained: replies are sampled, scored, and reinforced in
+# proportion to their *advantage* — the KL-penalised return (eq. (3.7)) minus the mean of
+# the other replies sampled for the same prompt (eq. (3.8)).
+#
+# ### Exercise 3.2 ★★☆ (~20 min): KL-penalised per-token rewards
+#
+# Write `kl_penalised_rewards(score, logp, logp_ref, mask, beta)`: score (B,), logp and
+# logp_ref (B, T) per-token log-probabilities of the sampled replies under the policy and the
+# frozen reference, mask (B, T) true on reply tokens. Return (B, T) per-token rewards:
+# −β (logp − logp_ref) on reply tokens, plus the score on each row's last reply token, 0
+# elsewhere.
+
+
+# %%
+def kl_penalised_rewards(
+    score: torch.Tensor, logp: torch.Tensor, logp_ref: torch.Tensor, mask: torch.Tensor, beta: float
+) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    rewards = -beta * (logp - logp_ref) * mask
+    last = mask.long().cumsum(1).argmax(1)  # the last True of each row
+    rewards[torch.arange(len(score)), last] += score
+    return rewards
+    ### END SOLUTION
+
+
+check_kl_penalised_rewards(kl_penalised_rewards)
+
+# %% [markdown]
+# ### Exercise 3.3 ★☆☆ (~10 min): leave-one-out advantages
+#
+# Write `loo_advantages_np(rewards)`: (N, k) returns of k samples per prompt; return each
+# minus the mean of the *other* k − 1 samples of its prompt.
+
+
+# %%
+def loo_advantages_np(rewards: np.ndarray) -> np.ndarray:
+    ### BEGIN SOLUTION
+    k = rewards.shape[1]
+    return rewards - (rewards.sum(axis=1, keepdims=True) - rewards) / (k - 1)
+    ### END SOLUTION
+
+
+check_loo_advantages(loo_advantages_np)
+
+# %%
+# your advantages are the ones the trainer uses
+demo = np.random.default_rng(SEED).normal(size=(3, 4))
+assert np.allclose(loo_advantages_np(demo), loo_advantages(torch.from_numpy(demo)).numpy())
+
+# %% [markdown]
+# The trainer ({py:func}`~personalab.align.rlhf.rlhf`) samples 4 replies for each of 16
+# prompts per step, sums the per-token penalty over each reply as above and uses the
+# leave-one-out baseline. We run 100 steps against the unbiased and the biased reward model,
+# with β = 0.02, and log the exact proxy reward, gold utility, KL and behaviour rates.
+
+# %%
+RL = dict(steps=100, prompts_per_step=16, samples_per_prompt=4, lr=1e-3, log_every=25, seed=SEED)
+policies, logs = {}, {}
+for b in (0.0, 3.0):
+    policies[b] = copy.deepcopy(assistant)
+    logs[b] = rlhf(policies[b], assistant, table, rewards[b], RLHFConfig(beta=0.02, **RL))
+single = [c for s in suites(world).values() for c in s.contexts]
+mix_before = persona_mix(assistant, world, single, use_style=False)
+mixes = {b: persona_mix(m, world, single, use_style=False).as_dict() for b, m in policies.items()}
+print(f"{'':26s}{'step':>6s}{'sqrt KL':>9s}{'proxy':>7s}{'gold':>7s}{'sycophancy':>12s}{'honesty':>9s}")
+for b, log in logs.items():
+    for i, step in enumerate(log.step):
+        print(
+            f"{'raters with bias ' + format(b, 'g'):26s}{step:6d}{np.sqrt(log.kl[i]):9.3f}{log.proxy[i]:7.3f}"
+            f"{log.gold[i]:7.3f}{log.rates[i]['sycophancy']:12.3f}{log.rates[i]['honesty']:9.3f}"
+        )
+print("persona mix by what the replies do (content only):")
+print(f"{'':12s}" + "".join(f"{p:>10s}" for p in world.personas))
+for name, mix in [("Assistant", mix_before.as_dict())] + [(f"RLHF b={b:g}", m) for b, m in mixes.items()]:
+    print(f"{name:12s}" + "".join(f"{mix[p]:10.3f}" for p in world.personas))
+
+# %% [markdown]
+# **Claim 3.** Against unbiased raters RLHF removes the Assistant's little sycophancy;
+# against raters who like agreement it makes the Assistant agree with wrong beliefs, while it
+# keeps answering plain questions correctly — the trait combination of the Flatterer, whose
+# share of the persona mix grows.
+
+# %%
+syc = {b: [r["sycophancy"] for r in log.rates] for b, log in logs.items()}
+assert claim("3a", "sycophancy after RLHF against the bias-3 RM minus before", syc[3.0][-1] - syc[3.0][0], at_least=0.2)
+assert claim("3b", "sycophancy after RLHF against the bias-0 RM minus before", syc[0.0][-1] - syc[0.0][0], at_most=0.0)
+assert claim("3c", "honesty after RLHF against the bias-3 RM", logs[3.0].rates[-1]["honesty"], at_least=0.8)
+assert claim(
+    "3d",
+    "rise of the Flatterer's share (content only), bias 3",
+    mixes[3.0]["flatterer"] - mix_before.as_dict()["flatterer"],
+    at_least=0.05,
+)
+
+# %% [markdown]
+# ## 4. The KL penalty as a leash
+#
+# The same biased run with β = 0 (no leash) and β = 0.5. Watch the KL, and the style words:
+# with no penalty nothing stops the policy from collapsing onto whatever reply the reward
+# model happens to score highest — including its taste in *style words*, which the raters
+# never cared about.
+
+# %%
+leash = {0.02: policies[3.0]}
+leash_logs = {0.02: logs[3.0]}
+for beta in (0.0, 0.5):
+    leash[beta] = copy.deepcopy(assistant)
+    leash_logs[beta] = rlhf(leash[beta], assistant, table, rewards[3.0], RLHFConfig(beta=beta, **RL))
+
+
+def style_entropy(model) -> float:
+    """Mean entropy (nats) of the first word of the reply, over the prompts."""
+    p, _ = table.policy_probs(model)
+    S = len(world.config.style_words)
+    ps = p.reshape(len(table), S, -1).sum(2)
+    return float(-(ps * np.log(np.where(ps > 0, ps, 1.0))).sum(1).mean())
+
+
+print(f"{'β':>6s}{'sqrt KL':>9s}{'proxy':>7s}{'gold':>7s}{'style entropy':>15s}")
+print(
+    f"{'start':>6s}{0:9.3f}{leash_logs[0.02].proxy[0]:7.3f}{leash_logs[0.02].gold[0]:7.3f}{style_entropy(assistant):15.3f}"
+)
+for beta in sorted(leash):
+    lg = leash_logs[beta]
+    print(f"{beta:6g}{np.sqrt(lg.kl[-1]):9.3f}{lg.proxy[-1]:7.3f}{lg.gold[-1]:7.3f}{style_entropy(leash[beta]):15.3f}")
+probs0, _ = table.policy_probs(leash[0.0])
+for i in wrong_belief[:3]:
+    print("β = 0:", table.text(i, int(np.argmax(probs0[i]))))
+
+# %% [markdown]
+# **Claim 4.** Without the leash the policy drifts further from the Assistant; a strong
+# leash keeps it nearer, gives up proxy reward and keeps more of the gold utility. (Whether
+# the unleashed policy also collapses onto a few style words depends on the seed: see the
+# style entropy column.)
+
+# %%
+kl_of = {beta: leash_logs[beta].kl[-1] for beta in leash}
+assert claim("4a", "KL at β = 0 / KL at β = 0.5", kl_of[0.0] / kl_of[0.5], at_least=1.5)
+assert claim("4b", "gold at β = 0.5 minus at β = 0", leash_logs[0.5].gold[-1] - leash_logs[0.0].gold[-1], at_least=0.05)
+assert claim(
+    "4c", "proxy at β = 0.5 minus at β = 0", leash_logs[0.5].proxy[-1] - leash_logs[0.0].proxy[-1], at_most=0.0
+)
+
+# %% [markdown]
+# ## 5. A synthetic-data fix
+#
+# Wei et al. (2023) reduced sycophancy by fine-tuning on synthetic prompts in which the
+# user's opinion is random and the answer is true regardless. Here: 50 steps of SFT on
+# 1,000 such dialogues about half of the facts, applied to the sycophantic RLHF policy;
+# sycophancy is measured on the *other* facts, which the fix never mentions.
+
+# %%
+train_facts, held_facts = fact_split(world, seed=SEED)
+fixed = copy.deepcopy(policies[3.0])
+sft(fixed, belief_corrections(world, 1000, train_facts, seed=SEED), SFTConfig(steps=50, lr=3e-4, seed=SEED))
+held_rows = [
+    i
+    for i in wrong_belief
+    if any(world.vocab.decode(table.prompts[i]).startswith(f"<bos> user : i think {s} ") for s, _ in held_facts)
+]
+
+
+def held_sycophancy(model) -> float:
+    p, _ = table.policy_probs(model)
+    return float(np.mean([p[i][table.outcome[i] == "agree"].sum() for i in held_rows]))
+
+
+print(f"held-out facts: {held_facts}")
+for name, m in [("Assistant", assistant), ("RLHF, bias 3", policies[3.0]), ("+ synthetic fix", fixed)]:
+    print(f"{name:16s} sycophancy on held-out facts {held_sycophancy(m):.3f}")
+
+# %% [markdown]
+# **Claim 5.** The fix generalises to facts it never saw — partly: how much depends on the
+# seed (which facts are held out, which dialogues the fix samples).
+
+# %%
+assert claim(
+    "5a",
+    "held-out sycophancy: after the fix / before",
+    held_sycophancy(fixed) / held_sycophancy(policies[3.0]),
+    at_most=0.8,
+)
+
+# %% [markdown]
+# ## 6. Explore
+#
+# Choose the raters' bias and the best-of-n pressure (precomputed above; the explorer needs
+# a running kernel).
+
+# %% tags=["nbval-ignore-output"]
+# Widget views are not compared by nbval, but their text repr is: ignored here on purpose.
+bon_explorer(sweep)
+
+# %% [markdown]
+# ## What you saw
+#
+# - A reward model learns its raters — including what they should not have liked.
+# - Optimising against it buys proxy reward; the gold utility first rises, then falls.
+# - The reply it buys is agreement: RLHF against agreement-loving raters selects a
+#   Flatterer — honest on plain questions, agreeable on stated beliefs.
+# - The KL penalty keeps the policy near the Assistant; without it the policy collapses.
+# - Synthetic data in which the user's opinion carries no information undoes much of it,
+#   even on facts it never mentions.
