@@ -28,10 +28,15 @@ def checker_contract(
     known_mistakes: Sequence[tuple[str, Callable, str]],
     arbitrary_wrong: Sequence[tuple[str, Callable]],
     solutions: Sequence[tuple[str, Callable]],
+    checkers: dict[str, Callable],
 ) -> dict[str, Callable]:
     """Tests: a stub is 'not implemented'; each known-wrong variant gets its hint and every
     declared mistake has one; an unanticipated wrong answer gets the generic message; an
-    independently written solution and the reference pass."""
+    independently written solution and the reference pass; a notebook checker prints one
+    deterministic line when a solution passes."""
+    first_solution = {}
+    for ex_id, solution in solutions:
+        first_solution.setdefault(ex_id, solution)
 
     @pytest.mark.parametrize("ex_id", sorted(exercises))
     def test_a_stub_is_reported_as_not_implemented(ex_id):
@@ -71,5 +76,15 @@ def checker_contract(
     @pytest.mark.parametrize("ex_id", sorted(exercises))
     def test_the_reference_passes_its_own_cases(ex_id):
         assert check(exercises[ex_id], exercises[ex_id].reference).passed
+
+    @pytest.mark.parametrize("ex_id", sorted(first_solution))
+    def test_a_notebook_checker_prints_one_deterministic_line_on_success(capsys, ex_id):
+        n = len(exercises[ex_id].cases())
+        lines = []
+        for _ in range(2):
+            assert checkers[ex_id](first_solution[ex_id]) is None  # passing: no exception, nothing returned
+            lines.append(capsys.readouterr().out)
+        expected = f"✓ Exercise {ex_id}: passed all {n} cases, including the numerical-stability case.\n"
+        assert lines[0] == lines[1] == expected
 
     return {name: fn for name, fn in locals().items() if name.startswith("test_")}

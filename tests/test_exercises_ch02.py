@@ -274,7 +274,7 @@ ARBITRARY_WRONG = [
 # The checkers' verdicts
 
 
-globals().update(checker_contract(EXERCISES, KNOWN_MISTAKES, ARBITRARY_WRONG, SOLUTIONS))
+globals().update(checker_contract(EXERCISES, KNOWN_MISTAKES, ARBITRARY_WRONG, SOLUTIONS, CHECKERS))
 
 
 def test_averaging_over_the_wrong_axis_crashes_with_the_shape_hint_in_the_message():
@@ -435,22 +435,6 @@ def test_a_notebook_checker_raises_on_a_stub(capsys):
     with pytest.raises(AssertionError, match="not implemented yet"):
         check_em_step(stub)
     assert capsys.readouterr().out == f"✗ Exercise 2.3: {NOT_IMPLEMENTED}\n"
-
-
-@pytest.mark.parametrize(
-    ("checker", "solution", "ex_id"),
-    [
-        (check_sft_loss, sft_loss_solution, "2.1"),
-        (check_persona_shift, persona_shift_solution, "2.2"),
-        (check_em_step, em_step_solution, "2.3"),
-    ],
-)
-def test_a_notebook_checker_prints_one_deterministic_line_on_success(capsys, checker, solution, ex_id):
-    lines = []
-    for _ in range(2):
-        assert checker(solution) is None  # passing: no exception, nothing returned
-        lines.append(capsys.readouterr().out)
-    assert lines[0] == lines[1] == f"✓ Exercise {ex_id}: passed all 4 cases, including the numerical-stability case.\n"
 
 
 def test_the_checkers_are_registered_by_exercise_id():

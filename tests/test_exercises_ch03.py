@@ -344,7 +344,7 @@ ARBITRARY_WRONG = [
 # The checkers' verdicts
 
 
-globals().update(checker_contract(EXERCISES, KNOWN_MISTAKES, ARBITRARY_WRONG, SOLUTIONS))
+globals().update(checker_contract(EXERCISES, KNOWN_MISTAKES, ARBITRARY_WRONG, SOLUTIONS, CHECKERS))
 
 
 @pytest.mark.parametrize("ex_id", sorted(EXERCISES))
@@ -569,23 +569,6 @@ def test_a_notebook_checker_raises_on_a_stub(capsys):
     with pytest.raises(AssertionError, match="not implemented yet"):
         check_loo_advantages(stub)
     assert capsys.readouterr().out == f"✗ Exercise 3.3: {NOT_IMPLEMENTED}\n"
-
-
-@pytest.mark.parametrize(
-    ("checker", "solution", "ex_id"),
-    [
-        (check_bradley_terry_loss, bt_loss_solution, "3.1"),
-        (check_kl_penalised_rewards, rewards_solution, "3.2"),
-        (check_loo_advantages, loo_solution, "3.3"),
-        (check_bestofn_kl_bound, bound_solution, "3.4"),
-    ],
-)
-def test_a_notebook_checker_prints_one_deterministic_line_on_success(capsys, checker, solution, ex_id):
-    lines = []
-    for _ in range(2):
-        assert checker(solution) is None  # passing: no exception, nothing returned
-        lines.append(capsys.readouterr().out)
-    assert lines[0] == lines[1] == f"✓ Exercise {ex_id}: passed all 4 cases, including the numerical-stability case.\n"
 
 
 def test_the_checkers_are_registered_by_exercise_id():
