@@ -228,6 +228,15 @@ class _Facts(TurnKind):
             M[k, self.g.vocab.id(word)] = 1.0
         return M
 
+    def _answer_content(self, info, trait: str, answers: list[tuple[str, str]]) -> Content:
+        """The (cached) content of a yes/no reply: ``answers`` lists (word, outcome) in the
+        order of ``trait``'s outcomes."""
+        if info not in self._content_cache:
+            words = [w for w, _ in answers]
+            outcome = {self.g.vocab.id(w): o for w, o in answers}
+            self._content_cache[info] = Content(trait, self.g.persona_dist(trait, self._answer_matrix(words)), outcome)
+        return self._content_cache[info]
+
     @staticmethod
     def _yes_no(truth: bool) -> str:
         return "yes" if truth else "no"
@@ -257,12 +266,8 @@ class Question(_Facts):
         return (subj, self.truth_of[subj])
 
     def content(self, info):
-        if info not in self._content_cache:
-            right, wrong = self._yes_no(info[1]), self._yes_no(not info[1])
-            outcome = {self.g.vocab.id(right): "correct", self.g.vocab.id(wrong): "wrong"}
-            M = self._answer_matrix([right, wrong])
-            self._content_cache[info] = Content("honesty", self.g.persona_dist("honesty", M), outcome)
-        return self._content_cache[info]
+        right, wrong = self._yes_no(info[1]), self._yes_no(not info[1])
+        return self._answer_content(info, "honesty", [(right, "correct"), (wrong, "wrong")])
 
     def describe(self, info):
         return f"is {info[0]} {self.prop_of[info[0]]} ? (answer {self._yes_no(info[1])})"
@@ -364,12 +369,8 @@ class Mistake(_Facts):
         return (subj, self.truth_of[subj])
 
     def content(self, info):
-        if info not in self._content_cache:
-            right, wrong = self._yes_no(info[1]), self._yes_no(not info[1])
-            outcome = {self.g.vocab.id(wrong): "mistake", self.g.vocab.id(right): "correct"}
-            M = self._answer_matrix([wrong, right])
-            self._content_cache[info] = Content("mistake", self.g.persona_dist("mistake", M), outcome)
-        return self._content_cache[info]
+        right, wrong = self._yes_no(info[1]), self._yes_no(not info[1])
+        return self._answer_content(info, "mistake", [(wrong, "mistake"), (right, "correct")])
 
     def describe(self, info):
         return f"asked for a mistake about {info[0]} {self.prop_of[info[0]]} (true answer {self._yes_no(info[1])})"
