@@ -77,6 +77,14 @@ def checker_contract(
     def test_the_reference_passes_its_own_cases(ex_id):
         assert check(exercises[ex_id], exercises[ex_id].reference).passed
 
+    @pytest.mark.parametrize("ex_id", sorted(exercises))
+    def test_each_exercise_has_at_least_three_mistakes_each_recognised_as_itself(ex_id):
+        # checks the *design of the cases*: every mistake differs from the reference somewhere,
+        # and no mistake listed earlier claims a later one
+        ex = exercises[ex_id]
+        assert len(ex.mistakes) >= 3
+        assert [check(ex, m.impl).mistake for m in ex.mistakes] == [m.name for m in ex.mistakes]
+
     @pytest.mark.parametrize("ex_id", sorted(first_solution))
     def test_a_notebook_checker_prints_one_deterministic_line_on_success(capsys, ex_id):
         n = len(exercises[ex_id].cases())
