@@ -38,7 +38,8 @@
 #    by at least 0.05; against unbiased raters sycophancy does not rise.
 # 4. **The KL penalty is a leash.** With β = 0 the policy ends at least 1.5 times as far (in
 #    KL) from the Assistant as with β = 0.5; the leash costs proxy reward and keeps at least
-#    0.05 more gold utility.
+#    0.05 more gold utility. Gao et al.'s RL form fits the pooled runs with R² ≥ 0.7, but
+#    with an initial slope α ≤ −0.1: RLHF's gold utility here falls from the start.
 # 5. **A synthetic-data fix.** Fine-tuning on beliefs that are right or wrong at random,
 #    answered truthfully, cuts sycophancy on facts it never mentions to at most 80% — by far
 #    more on most seeds, but not on all.
@@ -373,6 +374,45 @@ assert claim(
 )
 
 # %% [markdown]
+# ### Gao et al.'s RL form
+#
+# The three runs log (√KL, gold) every 25 steps. Pooled, those points are the RL analogue of
+# the best-of-n curve of section 2: fit eq. (3.11), R(d) = d(α − β log d), to the gold
+# *gains* (gold minus the Assistant's). In Gao et al. α > 0: the gold reward rises first.
+
+# %%
+g0 = leash_logs[0.02].gold[0]
+rl_d = np.array([np.sqrt(k) for lg in leash_logs.values() for k in lg.kl])
+rl_gain = np.array([g - g0 for lg in leash_logs.values() for g in lg.gold])
+gao_rl = fit_gao(rl_d, rl_gain, "rl")
+print(f"{len(rl_d)} points from {len(leash_logs)} runs")
+print(
+    f"Gao et al.'s RL form R(d) = d(α − β log d): α = {gao_rl.alpha:.3f}, β = {gao_rl.beta:.3f}, R² = {gao_rl.r2:.3f}"
+)
+fig, ax = plt.subplots(figsize=(5, 3.2))
+for beta in sorted(leash_logs):
+    lg = leash_logs[beta]
+    ax.plot(np.sqrt(lg.kl), np.array(lg.gold) - g0, "o-", label=f"RLHF, β = {beta:g}")
+ax.plot(d, gold - gold[0], "s--", color="#999999", label="best-of-n")
+dd = np.linspace(1e-3, rl_d.max(), 50)
+ax.plot(dd, gao_rl(dd), ":", color="k", label="Gao RL fit")
+ax.set_xlabel("sqrt(KL) from the Assistant")
+ax.set_ylabel("gold gain")
+ax.legend(fontsize=7)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# **Claim 4, continued.** The RL form fits the pooled RLHF points, but its initial slope α
+# is *negative*: at this learning rate and logging resolution the gold utility of RLHF falls
+# from the first logged step, with no rising phase — unlike best-of-n here and unlike Gao
+# et al.'s RL curves.
+
+# %%
+assert claim("4d", "R² of Gao et al.'s RL form, pooled RLHF runs", gao_rl.r2, at_least=0.7)
+assert claim("4e", "initial slope α of the RL fit (Gao et al.: > 0)", gao_rl.alpha, at_most=-0.1)
+
+# %% [markdown]
 # ## 5. A synthetic-data fix
 #
 # Wei et al. (2023) reduced sycophancy by fine-tuning on synthetic prompts in which the
@@ -426,7 +466,8 @@ bon_explorer(sweep)
 # ## What you saw
 #
 # - A reward model learns its raters — including what they should not have liked.
-# - Optimising against it buys proxy reward; the gold utility first rises, then falls.
+# - Optimising against it buys proxy reward; under best-of-n the gold utility first rises,
+#   then falls; under RLHF it falls from the start.
 # - The reply it buys is agreement: RLHF against agreement-loving raters selects a
 #   Flatterer — honest on plain questions, agreeable on stated beliefs.
 # - The KL penalty keeps the policy near the Assistant; without it the policy collapses.
