@@ -54,12 +54,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from personalab.align import Raters, RewardModel, response_table, sample_preferences, train_reward_model
+from personalab.align import (
+    Raters,
+    RewardModel,
+    response_table,
+    sample_preferences,
+    single_turn_prompts,
+    train_reward_model,
+)
 from personalab.align.bestofn import bestofn_kl, kl_bound
 from personalab.align.overoptimisation import fit_gao
 from personalab.align.rlhf import RLHFConfig, loo_advantages, rlhf
 from personalab.claims import claim
-from personalab.datasets import belief_corrections, fact_split, persona_dialogues
+from personalab.datasets import belief_corrections, fact_split
 from personalab.evals import persona_mix, suites
 from personalab.exercises.ch03 import (
     check_bestofn_kl_bound,
@@ -69,7 +76,7 @@ from personalab.exercises.ch03 import (
 )
 from personalab.runtime import setup
 from personalab.train import load_base
-from personalab.train.sft import SFTConfig, sft
+from personalab.train.sft import SFTConfig, make_assistant, sft
 from personalab.widgets import bon_explorer, bon_sweep, sycophancy_of
 from personalab.world import PersonaWorld
 
@@ -77,14 +84,10 @@ SEED = setup()  # reads $PERSONALAB_SEED (default 0), seeds everything, one thre
 world = PersonaWorld.default()
 base, _ = load_base(world)
 
-# The Assistant of Lab 2: 100 steps of SFT on 1,000 Helper dialogues
-assistant = copy.deepcopy(base)
-sft(assistant, persona_dialogues(world, "helper", 1000, seed=SEED + 1), SFTConfig(steps=100, lr=3e-4, seed=SEED))
+assistant = make_assistant(base, world, seed=SEED)  # Lab 2's: 100 SFT steps on 1,000 Helper dialogues
 
 # Every single-turn question, stated belief and request, with every reply the world allows
-kinds = world.grammar.kinds
-prompts = [f"user : {t} assistant :" for k in ("question", "belief", "request") for t, _ in kinds[k].prompts()]
-table = response_table(world, prompts)
+table = response_table(world, single_turn_prompts(world))
 pi_sft, _ = table.policy_probs(assistant)
 print(f"{len(table)} prompts x {table.gold.shape[1]} replies; e.g. {table.text(0, 0)!r} -> {table.outcome[0, 0]}")
 gold_sft = (pi_sft * table.gold).sum(1).mean()

@@ -31,7 +31,8 @@ def checker_contract(
     checkers: dict[str, Callable],
 ) -> dict[str, Callable]:
     """Tests: a stub is 'not implemented'; each known-wrong variant gets its hint and every
-    declared mistake has one; an unanticipated wrong answer gets the generic message; an
+    declared mistake has one; an unanticipated wrong answer, or one that is NaN everywhere,
+    gets the generic message; an
     independently written solution and the reference pass; a notebook checker prints one
     deterministic line when a solution passes."""
     first_solution = {}
@@ -72,6 +73,13 @@ def checker_contract(
         result = check(exercises[ex_id], solution)
         assert result == CheckResult(True, None, result.message)
         assert f"passed all {len(exercises[ex_id].cases())} cases" in result.message
+
+    @pytest.mark.parametrize("ex_id", sorted(exercises))
+    def test_a_function_that_is_nan_everywhere_gets_the_generic_message(ex_id):
+        ex = exercises[ex_id]
+        result = check(ex, lambda *args: ex.reference(*args) * float("nan"))
+        assert not result.passed and result.mistake is None
+        assert "NaN or inf where the reference is finite" in result.message
 
     @pytest.mark.parametrize("ex_id", sorted(exercises))
     def test_the_reference_passes_its_own_cases(ex_id):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from personalab.align.raters import Raters, response_table
+from personalab.align.raters import Raters, response_table, single_turn_prompts
 from personalab.align.rewards import (
     Preferences,
     RewardModel,
@@ -321,3 +321,10 @@ def test_train_reward_model_uses_a_given_loss(table, world, tiny):
 
     train_reward_model(RewardModel(tiny), prefs, steps=3, batch_size=16, loss_fn=loss)
     assert calls == [16, 16, 16]
+
+
+def test_single_turn_prompts_are_every_question_belief_and_request(world, table):
+    prompts = single_turn_prompts(world)
+    assert len(prompts) == len(table) == 32
+    assert all(p.startswith("user : ") and p.endswith(" assistant :") for p in prompts)
+    assert sorted(set(table.kinds)) == ["belief", "question", "request"]

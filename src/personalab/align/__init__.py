@@ -2,7 +2,7 @@
 reward models, best-of-n and policy-gradient RLHF."""
 
 from .bestofn import bestofn_kl, bestofn_probs, expected_reward, kl_bound, sample_bestofn
-from .raters import Raters, ResponseTable, response_table
+from .raters import Raters, ResponseTable, response_table, single_turn_prompts
 from .rewards import (
     Preferences,
     RewardModel,
@@ -26,5 +26,6 @@ __all__ = [
     "response_table",
     "sample_bestofn",
     "sample_preferences",
+    "single_turn_prompts",
     "train_reward_model",
 ]

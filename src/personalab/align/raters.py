@@ -105,6 +105,13 @@ class ResponseTable:
         return p / mass[:, None], 1.0 - mass
 
 
+def single_turn_prompts(world: PersonaWorld) -> list[str]:
+    """Every single-turn question, stated belief and request the world's grammar can produce,
+    as prompts ``"user : ... assistant :"`` (the prompts of Labs 3 and 4)."""
+    kinds = world.grammar.kinds
+    return [f"user : {t} assistant :" for k in ("question", "belief", "request") for t, _ in kinds[k].prompts()]
+
+
 def response_table(world: PersonaWorld, prompts: Sequence[np.ndarray | str]) -> ResponseTable:
     """Enumerate the responses to single-turn prompts of the kinds question, belief and request.
 

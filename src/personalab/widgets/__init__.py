@@ -1,10 +1,15 @@
 """ipywidgets explorers for the labs; logic in plain functions, the widgets stay thin."""
 
 from .dialogue import FOLLOW_UPS, TURN_TEMPLATES, DialogueReport, dialogue_explorer, dialogue_report, report_html
+from .dpo import BanditPanel, bandit_explorer, bandit_panel, panel_html
 from .overoptimisation import BoNPoint, bon_explorer, bon_html, bon_sweep, sycophancy_of
 from .steering import SteeringPoint, steering_explorer, steering_sweep, sweep_html
 
 __all__ = [
+    "BanditPanel",
+    "bandit_explorer",
+    "bandit_panel",
+    "panel_html",
     "BoNPoint",
     "bon_explorer",
     "bon_html",
