@@ -57,7 +57,7 @@ def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torc
         0-dim tensor: the mean over the B pairs of -log sigma(r_chosen - r_rejected).
     """
     margin = r_chosen - r_rejected  # (B,) only the difference of the scores matters
-    return F.softplus(-margin).mean()  # -log sigma(m) = log(1 + e^-m) = softplus(-m), finite for any m
+    return -F.logsigmoid(margin).mean()  # -log sigma(m), computed without forming sigma: finite for any m
 
 
 def _bt_case(rng: np.random.Generator, B: int, offset: float) -> tuple[torch.Tensor, torch.Tensor]:
