@@ -29,7 +29,7 @@ from ..evals import behaviour_rates
 from ..model import GPT
 from .dpo import _check_beta, logratio_margin, preference_loss
 from .rewards import Preferences, _pad
-from .rlhf import RLHFLog, _reply_logprob, reply_kl
+from .rlhf import RLHFLog, _reply_logprob
 
 
 @dataclass(frozen=True)
@@ -114,11 +114,7 @@ def dpo_train(
 
     def record(step: int) -> None:
         probs, logp = reply_logprobs(policy)
-        log.step.append(step)
-        log.proxy.append(float((probs * proxy).sum(1).mean()))
-        log.gold.append(float((probs * table.gold).sum(1).mean()))
-        log.kl.append(reply_kl(table, policy, reference))
-        log.rates.append(evaluate(policy))
+        log.record(step, table, policy, reference, proxy, evaluate, probs)
         # the training statistics over every pair, read off the exact table of log-probs
         pw = torch.from_numpy(logp[prefs.prompt, prefs.chosen])
         pl = torch.from_numpy(logp[prefs.prompt, prefs.rejected])

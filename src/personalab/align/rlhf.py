@@ -66,6 +66,26 @@ class RLHFLog:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def record(
+        self,
+        step: int,
+        table: ResponseTable,
+        policy: GPT,
+        reference: GPT,
+        reward: np.ndarray,
+        evaluate: Callable[[GPT], dict[str, float]],
+        probs: np.ndarray | None = None,
+    ) -> None:
+        """Append the exact measurements of ``policy`` at ``step`` (``probs``: its reply
+        probabilities over ``table``, if already computed)."""
+        if probs is None:
+            probs, _ = table.policy_probs(policy)
+        self.step.append(step)
+        self.proxy.append(float((probs * reward).sum(1).mean()))
+        self.gold.append(float((probs * table.gold).sum(1).mean()))
+        self.kl.append(reply_kl(table, policy, reference))
+        self.rates.append(evaluate(policy))
+
 
 def loo_advantages(returns: torch.Tensor) -> torch.Tensor:
     """Equation (3.8): (P, k) returns -> each minus the mean of the other k-1 of its prompt."""
@@ -122,12 +142,7 @@ def rlhf(
     log = RLHFLog()
 
     def record(step: int) -> None:
-        probs, _ = table.policy_probs(policy)
-        log.step.append(step)
-        log.proxy.append(float((probs * reward).sum(1).mean()))
-        log.gold.append(float((probs * table.gold).sum(1).mean()))
-        log.kl.append(reply_kl(table, policy, reference))
-        log.rates.append(evaluate(policy))
+        log.record(step, table, policy, reference, reward, evaluate)
 
     record(0)
     for step in tqdm(range(1, cfg.steps + 1), desc="RLHF", leave=False):
