@@ -30,6 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..evals import behaviour_rates
+from ..evals.psm import mean_kl
 from ..model import GPT
 from .raters import ResponseTable
 
@@ -100,9 +101,7 @@ def reply_kl(table: ResponseTable, policy: GPT, reference: GPT) -> float:
     for model in (policy, reference):
         p, off = table.policy_probs(model)
         out.append(np.concatenate([p * (1 - off)[:, None], off[:, None]], axis=1))
-    p, q = out
-    ratio = np.where(p > 0, p / np.where(q > 0, q, 1e-300), 1.0)
-    return float((p * np.log(ratio)).sum(1).mean())
+    return mean_kl(*out)
 
 
 def rlhf(
