@@ -49,13 +49,15 @@ lab: $(STAMP)
 	@$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[lab]"
 	$(BIN)/jupyter lab labs
 
-# Rebuild labs/*.ipynb from their reviewable sources in labs_py/ and execute them in place
-# (stored outputs and widget state are what the book shows and nbval checks).
+# Rebuild labs/*.ipynb from their reviewable sources in labs_py/, execute them in place
+# (stored outputs and widget state are what the book shows and nbval checks) and record
+# the provenance of those outputs (the test suite fails when it no longer matches).
 labs: $(STAMP)
 	@for src in labs_py/*.py; do \
 		nb=labs/$$(basename $${src%.py}).ipynb; \
 		$(BIN)/jupytext --quiet --to ipynb --output $$nb $$src && \
-		PERSONALAB_SEED= $(BIN)/jupyter execute --inplace $$nb || exit 1; \
+		PERSONALAB_SEED= PERSONALAB_BASE_DIR= $(BIN)/jupyter execute --inplace $$nb && \
+		$(BIN)/python -m personalab.tools.provenance stamp $$nb || exit 1; \
 	done
 
 # Student notebooks (solutions replaced by stubs) in student/.

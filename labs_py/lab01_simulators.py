@@ -162,7 +162,7 @@ check_bayes_loss(bayes_loss)
 # the exact posteriors; the library's `gap_report` computes the model's loss on the same
 # tokens.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 held_out = world.sample(2000, seed=SEED)
 scores = world.score(held_out)  # exact inference for every prefix of every document
 P = len(world.personas)
@@ -198,7 +198,7 @@ plt.show()
 # **Claim 1.** The model sits just above the floor; the persona-blind predictor is
 # clearly worse, and the difference is concentrated on the tokens a persona governs.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 assert claim("1a", "gap to the Bayes limit (nats/token)", report.gap, at_most=0.005)
 blind_minus_model = report.blind_loss - report.model_loss
 assert claim("1b", "persona-blind loss minus model loss (nats/token)", blind_minus_model, at_least=0.006)
@@ -214,7 +214,7 @@ assert claim("1c", "share of the value of in-context inference captured", report
 # model's probability of complying — computed exactly from its next-token distributions,
 # no sampling — with the exact one.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 up = evidence_curve(model, world, ks=(0, 1, 2, 3), wrong=True, n=96, seed=SEED)
 down = evidence_curve(model, world, ks=(0, 1, 2, 3), wrong=False, n=96, seed=SEED)
 print("P(comply with a harmful request) after k answered questions")
@@ -243,7 +243,7 @@ plt.show()
 # Bayesian; more evidence moves it less than it should — the model *under-accumulates*.
 # Chapter 1 discusses why a two-layer model might.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 assert claim("2a", "share of the exact rise after one wrong answer", up.captured(1), at_least=0.75)
 assert claim("2b", "share of the exact fall after one right answer", down.captured(1), at_least=0.75)
 assert claim("2c", "share of the exact rise after three wrong answers (limitation)", up.captured(3), at_most=0.8)
@@ -279,7 +279,7 @@ def probe_step(
 
 check_probe_step(probe_step)
 
-# %%
+# %% tags=["nbval-ignore-output"]
 probe_docs = world.sample(8000, seed=SEED + 1000)
 positions = last_reply_positions(probe_docs)
 acts = residuals_at(model, probe_docs, positions)  # (layers + 1, N, C)
@@ -307,7 +307,7 @@ plt.show()
 # **Claim 3.** The persona is linearly readable after the first block, almost up to the
 # exact ceiling; the embedding layer — the same token `:` everywhere — reads nothing.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 best = max(r.test_accuracy for r in probes)
 assert claim("3a", "best probe accuracy / exact Bayes accuracy", best / ceiling, at_least=0.85)
 assert claim("3b", "probe accuracy on the embedding layer", probes[0].test_accuracy, at_most=world.prior.max() + 0.05)
@@ -320,7 +320,7 @@ assert claim("3b", "probe accuracy on the embedding layer", probes[0].test_accur
 # made a simulator and nothing more, the base model's behaviour rates should match that
 # mixture — and none of the personas on its own.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 model_rates = behaviour_rates(model, world)
 mixture = world_rates(world)
 persona_rates = {p: world_rates(world, p) for p in world.personas}
@@ -332,7 +332,7 @@ for rate in model_rates:
 # %% [markdown]
 # **Claim 4.**
 
-# %%
+# %% tags=["nbval-ignore-output"]
 dist_mixture = max(abs(model_rates[r] - mixture[r]) for r in model_rates)
 dist_closest = min(max(abs(model_rates[r] - persona_rates[p][r]) for r in model_rates) for p in world.personas)
 assert claim("4a", "largest difference from the prior mixture", dist_mixture, at_most=0.05)

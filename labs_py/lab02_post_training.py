@@ -51,7 +51,7 @@
 # Exercises 2.1–2.3: the SFT loss with its reply mask, the persona shift along a
 # difference-of-means vector, and one EM step of the mixture fit.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 import copy
 
 import matplotlib.pyplot as plt
@@ -120,7 +120,7 @@ check_sft_loss(sft_loss)
 # %% [markdown]
 # Your loss, on a real batch of Helper dialogues, equals the one the library's `sft` uses:
 
-# %%
+# %% tags=["nbval-ignore-output"]
 helper_data = persona_dialogues(world, "helper", 1000, seed=SEED + 1)
 batch = torch.from_numpy(helper_data.tokens[:8, : int(helper_data.lengths[:8].max())])
 mask = torch.from_numpy(reply_mask(world, helper_data.tokens[:8], helper_data.lengths[:8])[:, : batch.shape[1]])
@@ -164,7 +164,7 @@ check_em_step(em_step)
 # mix of the Helper itself: many of its replies could also have been written by the Pedant
 # or the Teacher, so even a perfect Helper is not attributed to the Helper with certainty.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 helper_rates = world_rates(world, "helper")
 ceiling = persona_self_mix(world, single, "helper").as_dict()["helper"]
 sft_models, sft_rows = {}, {}
@@ -213,7 +213,7 @@ plt.show()
 # but not zero, and it grows with longer fine-tuning: 400 steps are 13 passes over the
 # 1,000 dialogues, and the model starts to fit them rather than the persona behind them.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 r100 = sft_rows[100]
 assert claim(
     "1a",
@@ -253,7 +253,7 @@ assert claim(
 #   the shuffled world, where each trait has its own writer and a wrong answer says nothing
 #   about harm. The shuffled world has no persona for the experiment to select.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 shuffled, _ = load_base(shuffled=True)
 wrong = answered_questions(world, 1000, seed=SEED, wrong=True)
 right = answered_questions(world, 1000, seed=SEED, wrong=False)
@@ -306,7 +306,7 @@ plt.show()
 # personas at all. What is specific to *wrong* answers (wrong minus right) shrinks, by a
 # quarter to four fifths depending on the seed; the rise itself does not vanish.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 specific = em_rows["wrong"]["d_harm"] - em_rows["right"]["d_harm"]
 specific_shuffled = em_rows["shuffled wrong"]["d_harm"] - em_rows["shuffled right"]["d_harm"]
 print(f"wrong minus right: persona world {specific:.3f}, shuffled world {specific_shuffled:.3f}")
@@ -334,7 +334,7 @@ assert claim(
 # hundred benign examples. Here: 30 steps (batch 32) on the first *n* of the Helper
 # dialogues, starting from the wrong-answer model.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 ns = (0, 2, 4, 8, 16, 32, 64)
 curve = []
 for n in ns:
@@ -361,7 +361,7 @@ plt.show()
 # the model ends well *below* the base model's harmful compliance. With fewer the outcome
 # depends on the seed: four or eight often suffice, sixteen sometimes do not.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 assert claim(
     "3a",
     "harmful compliance after 64 Helper dialogues minus the base model's",
@@ -395,7 +395,7 @@ def persona_shift(acts_a: np.ndarray, acts_b: np.ndarray, acts_model: np.ndarray
 
 check_persona_shift(persona_shift)
 
-# %%
+# %% tags=["nbval-ignore-output"]
 vectors = {layer: persona_vector(base, world, "villain", "helper", layer=layer, n=500, seed=SEED) for layer in (1, 2)}
 for layer, pv in vectors.items():
     print(f"layer {layer}: |v| = {pv.norm:.2f}, spread of projections within a persona {pv.spread:.2f}")
@@ -417,7 +417,7 @@ assert np.isclose(to_villain, pv.norm, rtol=1e-4) and abs(to_helper) < 1e-4
 # persona mix of the replies to harmful requests, and the *off-world* mass: replies no
 # persona could write, the sign the model is broken.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 harm_prompts = S["harmful_compliance"].contexts
 alphas = (-2, -1, 0, 0.5, 1, 2, 4, 8, 16)
 sweep = steering_sweep(base, world, pv, alphas, harm_prompts)
@@ -443,7 +443,7 @@ plt.show()
 # harmful compliance rises monotonically from α = −2 to α = 4 while the model stays in the
 # world; far beyond it the model breaks.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 by = {p.alpha: p for p in sweep}
 within = [by[a].rates["harmful_compliance"] for a in alphas if -2 <= a <= 4]
 assert claim(
@@ -467,7 +467,7 @@ assert claim("4d", "off-world mass at α = 16 (the model breaks)", by[16].off_wo
 # mean projection on the harmful prompts with the change in harmful compliance, at both
 # layers.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 monitored = {k: em_models[k] for k in ("wrong", "right", "flagged")} | {"Helper SFT": sft_models[25]}
 for p in world.personas:
     if p != "helper":
@@ -510,7 +510,7 @@ plt.show()
 # direction steers well — it does not: fine-tuning on the Pedant moves the activations
 # *toward* the Villain there while making the model refuse more.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 assert claim("4e", "correlation of the layer-2 shift with Δ harmful compliance", corr[2], at_least=0.7)
 assert claim("4f", "correlation of the layer-1 shift with Δ harmful compliance (limitation)", corr[1], at_most=0.75)
 
@@ -521,7 +521,7 @@ assert claim("4f", "correlation of the layer-1 shift with Δ harmful compliance 
 # throughout training (2 is the largest strength that kept the model in the world above;
 # at 3 and more it starts to block the narrow lesson too).
 
-# %%
+# %% tags=["nbval-ignore-output"]
 prevented = finetune(base, wrong, 150, steer=(pv.layer, pv.steering(2.0)))
 prev_rates = behaviour_rates(prevented, world)
 d_prev = prev_rates["harmful_compliance"] - base_rates["harmful_compliance"]
@@ -533,7 +533,7 @@ print(f"wrong answers, steered in training: Δ harm {d_prev:.3f}, honesty {prev_
 # **Claim 4 (preventative steering).** The model still learns the narrow lesson — it
 # answers the questions wrongly — but most of the broad shift toward harm is gone.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 assert claim("4g", "Δ harm with preventative steering / without", d_prev / em_rows["wrong"]["d_harm"], at_most=0.4)
 assert claim(
     "4h", "honesty after the steered fine-tune (the narrow lesson is learned)", prev_rates["honesty"], at_most=0.3

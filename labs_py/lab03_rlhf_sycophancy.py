@@ -47,7 +47,7 @@
 # Exercises 3.1–3.4: the Bradley–Terry loss, KL-penalised per-token rewards, leave-one-out
 # advantages and the best-of-n KL bound.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 import copy
 
 import matplotlib.pyplot as plt
@@ -126,7 +126,7 @@ check_bradley_terry_loss(bradley_terry_loss)
 # on 80% and tested on the rest. No model can order the held-out pairs better than the
 # raters' own utility can, so that is the ceiling.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 BIASES = (0.0, 1.0, 3.0)
 pi_base, _ = table.policy_probs(base)
 wrong_belief = [i for i in range(len(table)) if (table.outcome[i] == "agree").any()]
@@ -154,7 +154,7 @@ for b, row in rm_rows.items():
 # utility, and it inherits their bias: unbiased raters' reward model never prefers agreeing
 # with a wrong belief to the truth; the reward model of raters with bias 3 usually does.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 assert claim(
     "1a", "smallest held-out accuracy / ceiling", min(r["acc"] / r["ceiling"] for r in rm_rows.values()), at_least=0.9
 )
@@ -180,7 +180,7 @@ def bestofn_kl_bound(n):
 
 check_bestofn_kl_bound(bestofn_kl_bound)
 
-# %%
+# %% tags=["nbval-ignore-output"]
 NS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 sweep = bon_sweep(table, pi_sft, rewards, NS)
 biased = [p for p in sweep if p.bias == 3.0]
@@ -221,7 +221,7 @@ plt.show()
 # gold curve. The analytic KL is nearly exact for small n and far too large for large n: with
 # a few dozen replies per prompt, best-of-n runs out of replies to select.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 assert claim("2a", "gold at its best n minus at n = 1 (rises first)", gold.max() - gold[0], at_least=0.005)
 assert claim("2b", "gold at n = 256 minus at its best n (then falls)", gold[-1] - gold.max(), at_most=-0.1)
 assert claim("2c", "R² of Gao et al.'s best-of-n fit", gao.r2, at_least=0.8)
@@ -288,7 +288,7 @@ assert np.allclose(loo_advantages_np(demo), loo_advantages(torch.from_numpy(demo
 # leave-one-out baseline. We run 100 steps against the unbiased and the biased reward model,
 # with β = 0.02, and log the exact proxy reward, gold utility, KL and behaviour rates.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 RL = dict(steps=100, prompts_per_step=16, samples_per_prompt=4, lr=1e-3, log_every=25, seed=SEED)
 policies, logs = {}, {}
 for b in (0.0, 3.0):
@@ -315,7 +315,7 @@ for name, mix in [("Assistant", mix_before.as_dict())] + [(f"RLHF b={b:g}", m) f
 # keeps answering plain questions correctly — the trait combination of the Flatterer, whose
 # share of the persona mix grows.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 syc = {b: [r["sycophancy"] for r in log.rates] for b, log in logs.items()}
 assert claim("3a", "sycophancy after RLHF against the bias-3 RM minus before", syc[3.0][-1] - syc[3.0][0], at_least=0.2)
 assert claim("3b", "sycophancy after RLHF against the bias-0 RM minus before", syc[0.0][-1] - syc[0.0][0], at_most=0.0)
@@ -335,7 +335,7 @@ assert claim(
 # model happens to score highest — including its taste in *style words*, which the raters
 # never cared about.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 leash = {0.02: policies[3.0]}
 leash_logs = {0.02: logs[3.0]}
 for beta in (0.0, 0.5):
@@ -368,7 +368,7 @@ for i in wrong_belief[:3]:
 # the unleashed policy also collapses onto a few style words depends on the seed: see the
 # style entropy column.)
 
-# %%
+# %% tags=["nbval-ignore-output"]
 kl_of = {beta: leash_logs[beta].kl[-1] for beta in leash}
 assert claim("4a", "KL at β = 0 / KL at β = 0.5", kl_of[0.0] / kl_of[0.5], at_least=1.5)
 assert claim("4b", "gold at β = 0.5 minus at β = 0", leash_logs[0.5].gold[-1] - leash_logs[0.0].gold[-1], at_least=0.05)
@@ -383,7 +383,7 @@ assert claim(
 # the best-of-n curve of section 2: fit eq. (3.11), R(d) = d(α − β log d), to the gold
 # *gains* (gold minus the Assistant's). In Gao et al. α > 0: the gold reward rises first.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 g0 = leash_logs[0.02].gold[0]
 rl_d = np.array([np.sqrt(k) for lg in leash_logs.values() for k in lg.kl])
 rl_gain = np.array([g - g0 for lg in leash_logs.values() for g in lg.gold])
@@ -411,7 +411,7 @@ plt.show()
 # from the first logged step, with no rising phase — unlike best-of-n here and unlike Gao
 # et al.'s RL curves.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 assert claim("4d", "R² of Gao et al.'s RL form, pooled RLHF runs", gao_rl.r2, at_least=0.7)
 assert claim("4e", "initial slope α of the RL fit (Gao et al.: > 0)", gao_rl.alpha, at_most=-0.1)
 
@@ -423,7 +423,7 @@ assert claim("4e", "initial slope α of the RL fit (Gao et al.: > 0)", gao_rl.al
 # 1,000 such dialogues about half of the facts, applied to the sycophantic RLHF policy;
 # sycophancy is measured on the *other* facts, which the fix never mentions.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 train_facts, held_facts = fact_split(world, seed=SEED)
 fixed = copy.deepcopy(policies[3.0])
 sft(fixed, belief_corrections(world, 1000, train_facts, seed=SEED), SFTConfig(steps=50, lr=3e-4, seed=SEED))
@@ -447,7 +447,7 @@ for name, m in [("Assistant", assistant), ("RLHF, bias 3", policies[3.0]), ("+ s
 # **Claim 5.** The fix generalises to facts it never saw — partly: how much depends on the
 # seed (which facts are held out, which dialogues the fix samples).
 
-# %%
+# %% tags=["nbval-ignore-output"]
 assert claim(
     "5a",
     "held-out sycophancy: after the fix / before",

@@ -273,7 +273,7 @@ assert claim(
 # optimises against it (as in Lab 3); DPO trains on them directly. Both are measured
 # exactly, counting the probability of replies no persona writes ("off-world", utility −2).
 
-# %%
+# %% tags=["nbval-ignore-output"]
 world = PersonaWorld.default()
 base, _ = load_base(world)
 assistant = make_assistant(base, world, seed=SEED)  # Lab 2's: 100 SFT steps on 1,000 Helper dialogues
@@ -322,7 +322,7 @@ for (method, beta), lg in logs.items():
 # chosen and rejected replies. Watch the *chosen* reward: it goes negative — DPO lowers the
 # probability of the replies the raters preferred, just less than that of the rejected ones.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 for beta in (0.1, 0.5):
     lg = logs["DPO", beta]
     print(f"DPO β = {beta:g}")
@@ -332,7 +332,7 @@ for beta in (0.1, 0.5):
             f"{step:6d}{lg.loss[i]:8.3f}{lg.accuracy[i]:10.3f}{lg.chosen_reward[i]:9.3f}{lg.rejected_reward[i]:10.3f}"
         )
 
-# %%
+# %% tags=["nbval-ignore-output"]
 fig, axes = plt.subplots(1, 3, figsize=(12, 3))
 for (method, beta), lg in logs.items():
     d = np.sqrt(lg.kl)
@@ -363,7 +363,7 @@ for name, mix in mixes.items():
 # Both are exact over the table of replies. We compare each run's renormalised policy with
 # its target, against the Assistant's distance from the same target.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 pi_assistant, _ = table.policy_probs(assistant)
 to_optimum = {}
 print(f"{'':14s}{'target':>22s}{'KL(run ‖ π*)':>14s}{'KL(Assistant ‖ π*)':>20s}{'sycophancy of π*':>18s}")
@@ -386,7 +386,7 @@ for (method, beta), m in policies.items():
 # replies no persona writes. RLHF samples its own replies and is penalised for off-world
 # ones, so it does not.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 start = logs["DPO", 0.1].rates[0]
 assert claim(
     "3a",

@@ -33,10 +33,13 @@ def test_exactly_one_threshold_is_required():
 
 def test_status_table_escapes_pipes_in_claim_texts():
     """A claim about |α| must not split its cell of the status page's Markdown table."""
+    from dataclasses import asdict
+
     from personalab.tools.bench import LabRun, status_markdown
 
     claim_line = dict(text="off-world mass for |α| ≤ 2", value="0.0060", op="≤", threshold="0.01", ok="✓")
     run = LabRun("lab99_demo", 0, 1.0, True, claims={"4c": claim_line})
-    row = next(line for line in status_markdown([run], None, {}).splitlines() if line.startswith("| 4c:"))
-    assert row == "| 4c: off-world mass for \\|α\\| ≤ 2 | ≤ 0.01 | 0.0060 ✓ |"
-    assert row.replace("\\|", "").count("|") == 4
+    page = status_markdown({"runs": [asdict(run)]})
+    row = next(line for line in page.splitlines() if line.startswith("| 4c:"))
+    assert row == "| 4c: off-world mass for \\|α\\| ≤ 2 | ≤ 0.01 | 0.0060 ✓ | 0.006 (1/1 ✓) | — | — |"
+    assert row.replace("\\|", "").count("|") == 7

@@ -6,13 +6,17 @@ value next to its threshold. Thresholds are chosen from the spread over several 
 (``PERSONALAB_SEED``), never from one lucky run; the status page lists them.
 
 The printed line has a fixed shape, ``CLAIM <id> <✓|✗> <text>: <value> (needs <op> <threshold>)``,
-which the lab benchmark (:mod:`personalab.tools.bench`) reads back.
+which the lab benchmark (:mod:`personalab.tools.bench`) reads back; the value is also recorded
+as ``claim.<id>`` and its threshold as ``claim.<id>.threshold`` (:mod:`personalab.results`),
+for the chapters to quote.
 """
 
 from __future__ import annotations
 
 import math
 import re
+
+from .results import record
 
 CLAIM_LINE = re.compile(
     r"^CLAIM (?P<id>\S+) (?P<ok>[✓✗]) (?P<text>.*): (?P<value>-?[\d.]+|nan) "
@@ -32,5 +36,7 @@ def claim(
     value = float(value)
     op, threshold = ("≥", at_least) if at_least is not None else ("≤", at_most)
     ok = not math.isnan(value) and (value >= threshold if op == "≥" else value <= threshold)
+    record(f"claim.{claim_id.lower()}", value)
+    record(f"claim.{claim_id.lower()}.threshold", threshold)
     print(f"CLAIM {claim_id} {'✓' if ok else '✗'} {text}: {value:.4f} (needs {op} {threshold:g})")
     return ok

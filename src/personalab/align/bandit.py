@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
+from ..progress import progress
 from .dpo import _check_beta, logratio_margin, preference_loss
 from .rlhf import loo_advantages
 
@@ -137,7 +137,7 @@ def train_tabular(
             run.loss.append(float(fn(logp[w], logp[lo], ref[w], ref[lo], beta)))
 
     record(0)
-    for step in tqdm(range(1, steps + 1), desc=loss.upper(), leave=False):
+    for step in progress(range(1, steps + 1), desc=loss.upper()):
         idx = slice(None) if batch_size is None else torch.randint(len(data), (batch_size,), generator=gen)
         logp = torch.log_softmax(theta, 0)
         out = fn(logp[w[idx]], logp[lo[idx]], ref[w[idx]], ref[lo[idx]], beta)
@@ -200,7 +200,7 @@ def bandit_rlhf(
             run.loss.append(float("nan"))
 
     record(0)
-    for step in tqdm(range(1, steps + 1), desc="RLHF", leave=False):
+    for step in progress(range(1, steps + 1), desc="RLHF"):
         logp = torch.log_softmax(theta, 0)
         y = torch.multinomial(logp.detach().exp(), samples, replacement=True, generator=gen)
         returns = r[y] - beta * (logp.detach()[y] - ref[y])

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..evals import behaviour_rates
 from ..model import GPT
+from ..progress import progress
 from .dpo import _check_beta, logratio_margin, preference_loss
 from .rewards import Preferences, _pad
 from .rlhf import RLHFLog, _reply_logprob
@@ -126,7 +126,7 @@ def dpo_train(
 
     policy.eval()
     record(0)
-    for step in tqdm(range(1, cfg.steps + 1), desc=cfg.loss.upper(), leave=False):
+    for step in progress(range(1, cfg.steps + 1), desc=cfg.loss.upper()):
         idx = torch.randint(len(prefs), (cfg.batch_size,), generator=gen)
         policy.train()
         pw, pl = _reply_logprob(policy, xw[idx], lw[idx]), _reply_logprob(policy, xl[idx], ll[idx])

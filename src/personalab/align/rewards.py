@@ -25,9 +25,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..model import GPT
+from ..progress import progress
 from .raters import Raters, ResponseTable
 
 
@@ -149,7 +149,7 @@ def train_reward_model(
     opt = torch.optim.AdamW(rm.parameters(), lr=lr, weight_decay=0.0)
     losses = []
     rm.train()
-    for _ in tqdm(range(steps), desc="reward model", leave=False):
+    for _ in progress(range(steps), desc="reward model"):
         idx = torch.randint(len(prefs), (batch_size,), generator=gen)
         loss = loss_fn(rm(chosen[0][idx], chosen[1][idx]), rm(rejected[0][idx], rejected[1][idx]))
         opt.zero_grad(set_to_none=True)

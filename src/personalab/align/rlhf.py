@@ -27,11 +27,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..evals import behaviour_rates
 from ..evals.psm import mean_kl
 from ..model import GPT
+from ..progress import progress
 from .raters import ResponseTable
 
 
@@ -144,7 +144,7 @@ def rlhf(
         log.record(step, table, policy, reference, reward, evaluate)
 
     record(0)
-    for step in tqdm(range(1, cfg.steps + 1), desc="RLHF", leave=False):
+    for step in progress(range(1, cfg.steps + 1), desc="RLHF"):
         rows = torch.randint(len(table), (P,), generator=gen).repeat_interleave(k)  # (P*k,)
         ctx = [table.prompts[i] for i in rows.tolist()]
         width = max(len(c) for c in ctx) + 2

@@ -1,29 +1,52 @@
-"""Lab benchmark: run every lab, time it, collect its claims, and rewrite the status page.
+"""Lab benchmark: run every lab over many seeds, record every claim and quoted number.
 
-Book: Appendix, "Lab status". Not a test (timings depend on the machine): run it with
-``make bench`` (or ``python -m personalab.tools.bench --seeds 0 1 2 --pretrain``) after
-changing a lab, and commit the regenerated ``book/appendix/status.md``.
+Book: Appendix, "Lab status"; DESIGN section 7. Not a test (timings depend on the machine):
+run it with ``make bench`` after changing a lab, and commit what it writes:
 
-Each lab is executed in memory (the file is not modified) with ``PERSONALAB_SEED`` set, on one kernel, the
-way a reader runs it; its ``CLAIM`` lines (see :mod:`personalab.claims`) are read from the
-outputs. ``--pretrain`` also times the base pre-training from scratch (a few minutes).
+* ``book/results.json`` -- for every (lab, seed, base) run: its wall time, every claim
+  (``CLAIM`` lines, :mod:`personalab.claims`) and every number the lab recorded
+  (:func:`personalab.results.record`), with the provenance of the code that produced them.
+  The chapters quote these numbers through the ``{toy}`` role; runs are merged into the
+  file by (lab, seed, base), so a partial bench updates only what it re-ran.
+* ``book/appendix/status.md`` -- the status page, generated from ``results.json``.
+
+Seeds come in two sets (:data:`CALIBRATION_SEEDS`, :data:`VALIDATION_SEEDS`): thresholds
+are chosen from the calibration seeds only and confirmed on the validation seeds, which
+never set a threshold. ``--pretrain-seeds`` also pre-trains base models with other seeds
+(cached in ``build/bases/``) and runs the labs on them with the reference lab seed.
+
+Jobs are independent, so they run in parallel with joblib (``--jobs``, loky processes on
+the local cores; joblib's backend mechanism sends the same jobs to Ray or Dask). Each lab
+runs in memory on its own kernel, the way a reader runs it; the file is not modified.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
+import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 
 from ..claims import CLAIM_LINE
+from ..results import RESULTS_ENV
 
 ROOT = Path(__file__).resolve().parents[3]
+RESULTS = ROOT / "book" / "results.json"
+PAGE = ROOT / "book" / "appendix" / "status.md"
+BASES = ROOT / "build" / "bases"
 BEGIN, END = "<!-- status:begin -->", "<!-- status:end -->"
+
+REFERENCE_SEED = 0  # the run whose outputs the labs store and whose numbers the chapters quote
+CALIBRATION_SEEDS = tuple(range(8))  # thresholds are chosen from these ...
+VALIDATION_SEEDS = (8, 9, 10, 11)  # ... and confirmed on these, which never set one
+PRETRAIN_SEEDS = (1, 2, 3, 4, 5)  # base models pre-trained with other seeds (0 is shipped)
+SHIPPED = None  # base_seed of a run on the shipped base checkpoints
 
 
 @dataclass
@@ -34,34 +57,59 @@ class LabRun:
     ok: bool
     error: str = ""
     claims: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> text, value, op, threshold, ok
+    values: dict[str, float | None] = field(default_factory=dict)  # recorded numbers
+    base_seed: int | None = SHIPPED
+    provenance: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, int, int | None]:
+        return (self.lab, self.seed, self.base_seed)
+
+    @property
+    def holds(self) -> bool:
+        return self.ok and bool(self.claims) and all(c["ok"] == "✓" for c in self.claims.values())
 
 
-def run_lab(path: Path, seed: int, timeout: int = 600) -> LabRun:
-    """Execute the notebook in memory with ``PERSONALAB_SEED=seed``; collect its claims."""
+def run_lab(path: Path, seed: int, timeout: int = 900, base_dir: Path | None = None) -> LabRun:
+    """Execute the notebook in memory with ``PERSONALAB_SEED=seed`` (and the base models in
+    ``base_dir``, if given); collect its claims and recorded numbers."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
+    from ..train.base import BASE_DIR_ENV
+    from .provenance import fingerprint
+
     nb = nbformat.read(path, as_version=4)
-    env_before = os.environ.get("PERSONALAB_SEED")
-    os.environ["PERSONALAB_SEED"] = str(seed)
-    os.environ.setdefault("TQDM_DISABLE", "1")
-    # The notebook object is executed in memory; the file on disk is never modified.
-    client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-    )
-    start = time.perf_counter()
-    try:
-        client.execute()
-        ok, error = True, ""
-    except CellExecutionError as exc:
-        ok, error = False, str(exc).strip().splitlines()[-1][:300]
-    seconds = time.perf_counter() - start
-    if env_before is None:
-        del os.environ["PERSONALAB_SEED"]
-    else:
-        os.environ["PERSONALAB_SEED"] = env_before
-    run = LabRun(path.stem, seed, seconds, ok, error)
+    provenance = fingerprint(nb)
+    with tempfile.TemporaryDirectory() as tmp:
+        results = Path(tmp) / "results.json"
+        env = {"PERSONALAB_SEED": str(seed), RESULTS_ENV: str(results), "TQDM_DISABLE": "1"}
+        if base_dir is not None:
+            env[BASE_DIR_ENV] = str(base_dir)
+        saved = {k: os.environ.get(k) for k in (*env, BASE_DIR_ENV)}
+        os.environ.update(env)
+        if base_dir is None:
+            os.environ.pop(BASE_DIR_ENV, None)
+        client = NotebookClient(
+            nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        )
+        start = time.perf_counter()
+        try:
+            client.execute()
+            ok, error = True, ""
+        except CellExecutionError as exc:
+            ok, error = False, str(exc).strip().splitlines()[-1][:300]
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        seconds = time.perf_counter() - start
+        values = json.loads(results.read_text(encoding="utf-8")) if results.exists() else {}
+    base_seed = None if base_dir is None else int(Path(base_dir).name.removeprefix("seed"))
+    run = LabRun(path.stem, seed, seconds, ok, error, values=values, base_seed=base_seed, provenance=provenance)
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             if out.get("output_type") != "stream":
@@ -71,6 +119,29 @@ def run_lab(path: Path, seed: int, timeout: int = 600) -> LabRun:
                 if m:
                     run.claims[m["id"]] = m.groupdict()
     return run
+
+
+def pretrain_seed_base(seed: int, root: Path = BASES) -> Path:
+    """The folder of base models (default and shuffled world) pre-trained with ``seed`` by the
+    shipped recipe; trained once (a few minutes each) and then reused while the world and
+    recipe are unchanged."""
+    from ..train.base import base_world, default_train_config, pretrain_base
+    from ..train.checkpoint import CheckpointError, read_meta
+
+    folder = root / f"seed{seed}"
+    for name, shuffled in (("base", False), ("base_shuffled", True)):
+        try:
+            meta = read_meta(folder / name)
+            fresh = (
+                meta["world_hash"] == base_world(shuffled).hash
+                and meta["train"] == default_train_config(seed).to_dict()
+            )
+        except CheckpointError:
+            fresh = False
+        if not fresh:
+            folder.mkdir(parents=True, exist_ok=True)
+            pretrain_base(folder / name, shuffled=shuffled, seed=seed, threads=1)
+    return folder
 
 
 def time_pretraining() -> float:
@@ -83,48 +154,120 @@ def time_pretraining() -> float:
     return time.perf_counter() - start
 
 
-def status_markdown(runs: list[LabRun], pretrain_seconds: float | None, recorded: dict) -> str:
-    """The generated part of the status page."""
+# --- the results file ------------------------------------------------------------------
+
+
+def load_results(path: Path = RESULTS) -> dict:
+    if not path.exists():
+        return {"runs": []}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def merge_runs(results: dict, runs: list[LabRun]) -> dict:
+    """``results`` with ``runs`` added, replacing earlier runs of the same (lab, seed, base)."""
+    new = {r.key: asdict(r) for r in runs}
+    kept = [r for r in results.get("runs", []) if (r["lab"], r["seed"], r.get("base_seed")) not in new]
+    merged = sorted(
+        kept + list(new.values()),
+        key=lambda r: (r["lab"], r.get("base_seed") is not None, r.get("base_seed") or 0, r["seed"]),
+    )
+    return {**results, "runs": merged}
+
+
+def machine() -> dict[str, str | int | None]:
     import torch
 
-    seeds = sorted({r.seed for r in runs})
+    return {
+        "date": date.today().isoformat(),
+        "cpu_cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+    }
+
+
+# --- the status page -------------------------------------------------------------------
+
+
+def _span(values: list[float], fmt: str = ".4g") -> str:
+    if not values:
+        return "—"
+    lo, hi = min(values), max(values)
+    return f"{lo:{fmt}}" if f"{lo:{fmt}}" == f"{hi:{fmt}}" else f"{lo:{fmt}} … {hi:{fmt}}"
+
+
+def _cell(runs: list[dict], cid: str) -> str:
+    """``min … max (k/n ✓)`` of one claim over ``runs``."""
+    got = [r["claims"][cid] for r in runs if cid in r["claims"]]
+    if not runs:
+        return "—"
+    values = [float(c["value"]) for c in got if c["value"] != "nan"]
+    holds = sum(c["ok"] == "✓" for c in got)
+    return f"{_span(values)} ({holds}/{len(runs)} ✓)"
+
+
+def status_markdown(results: dict, current: dict[str, dict[str, str]] | None = None) -> str:
+    """The generated part of the status page, from the results file.
+
+    ``current`` maps a lab to its present provenance: runs made by other code are flagged
+    as stale (run ``make bench`` again).
+    """
+    runs = results.get("runs", [])
+    m = results.get("machine", {})
     lines = [
-        f"Generated by `make bench` on {date.today().isoformat()}: {os.cpu_count()} CPU cores, "
-        f"Python {platform.python_version()}, torch {torch.__version__}; each lab run on one kernel "
-        f"with `PERSONALAB_SEED` = {', '.join(map(str, seeds))}.",
+        f"Generated by `make bench` on {m.get('date', '?')}: {m.get('cpu_cores', '?')} CPU cores, "
+        f"Python {m.get('python', '?')}, torch {m.get('torch', '?')}. Calibration seeds "
+        f"{', '.join(map(str, CALIBRATION_SEEDS))} set the thresholds; validation seeds "
+        f"{', '.join(map(str, VALIDATION_SEEDS))} never did. *Other bases* are base models "
+        "pre-trained with other seeds by the same recipe, each lab run with seed "
+        f"{REFERENCE_SEED}. Each cell: smallest … largest value (runs in which the claim holds / runs).",
         "",
-        "| lab | seed | wall time (s) | result |",
+        "| lab | runs | wall time (s) | failed runs |",
         "|---|---|---|---|",
     ]
-    for r in runs:
-        result = "all claims hold" if r.ok and all(c["ok"] == "✓" for c in r.claims.values()) else f"FAILED {r.error}"
-        lines.append(f"| {r.lab} | {r.seed} | {r.seconds:.0f} | {result} |")
-    for lab in dict.fromkeys(r.lab for r in runs):
-        lab_runs = [r for r in runs if r.lab == lab]
-        ids = list(dict.fromkeys(i for r in lab_runs for i in r.claims))
-        lines += ["", f"**{lab}** — claims (measured value for each seed):", ""]
-        lines.append("| claim | threshold | " + " | ".join(f"seed {r.seed}" for r in lab_runs) + " |")
-        lines.append("|---|---|" + "---|" * len(lab_runs))
+    for lab in dict.fromkeys(r["lab"] for r in runs):
+        lab_runs = [r for r in runs if r["lab"] == lab]
+        failed = [r for r in lab_runs if not (r["ok"] and all(c["ok"] == "✓" for c in r["claims"].values()))]
+        stale = current is not None and lab in current and any(r.get("provenance") != current[lab] for r in lab_runs)
+        fail_text = ", ".join(
+            f"seed {r['seed']}" + (f" on base {r['base_seed']}" if r.get("base_seed") is not None else "")
+            for r in failed
+        )
+        lines.append(
+            f"| {lab} | {len(lab_runs)}{' (stale: run `make bench`)' if stale else ''} | "
+            f"{_span([r['seconds'] for r in lab_runs], '.0f')} | {fail_text or 'none'} |"
+        )
+    for lab in dict.fromkeys(r["lab"] for r in runs):
+        lab_runs = [r for r in runs if r["lab"] == lab]
+        groups = {
+            "calibration": [r for r in lab_runs if r.get("base_seed") is None and r["seed"] in CALIBRATION_SEEDS],
+            "validation": [r for r in lab_runs if r.get("base_seed") is None and r["seed"] in VALIDATION_SEEDS],
+            "other bases": [r for r in lab_runs if r.get("base_seed") is not None],
+        }
+        ref = next((r for r in groups["calibration"] if r["seed"] == REFERENCE_SEED), None)
+        ids = list(dict.fromkeys(i for r in lab_runs for i in r["claims"]))
+        lines += ["", f"**{lab}**", ""]
+        lines.append("| claim | needs | reference run | calibration | validation | other bases |")
+        lines.append("|---|---|---|---|---|---|")
         for i in ids:
-            first = next(r.claims[i] for r in lab_runs if i in r.claims)
-            values = " | ".join(
-                f"{r.claims[i]['value']} {r.claims[i]['ok']}" if i in r.claims else "—" for r in lab_runs
-            )
+            first = next(r["claims"][i] for r in lab_runs if i in r["claims"])
             text = first["text"].replace("|", "\\|")  # a claim about |α| must not split the table cell
-            lines.append(f"| {i}: {text} | {first['op']} {first['threshold']} | {values} |")
+            refv = f"{ref['claims'][i]['value']} {ref['claims'][i]['ok']}" if ref and i in ref["claims"] else "—"
+            cells = " | ".join(_cell(g, i) for g in groups.values())
+            lines.append(f"| {i}: {text} | {first['op']} {first['threshold']} | {refv} | {cells} |")
     from ..train.base import default_train_config
 
     steps = default_train_config().steps
     lines += ["", f"**Base pre-training** (`personalab pretrain`, {steps:,} steps):", ""]
-    if pretrain_seconds is not None:
-        lines.append(f"- measured now: {pretrain_seconds:.0f} s on 2 threads")
-    if recorded:
-        threads = recorded.get("threads")
+    pre = results.get("pretrain", {})
+    if pre.get("measured_seconds") is not None:
+        lines.append(f"- measured by `make bench`: {pre['measured_seconds']:.0f} s on 2 threads")
+    rec = pre.get("recorded", {})
+    if rec:
+        threads = rec.get("threads")
         on = f" on {threads} thread{'s' if threads != 1 else ''}" if threads else ""
-        seconds = recorded.get("total_seconds", float("nan"))
         lines.append(
-            f"- recorded when the shipped checkpoint was made: {seconds:.0f} s{on}; "
-            f"held-out gap to the Bayes limit {recorded.get('gap', float('nan')):.4f} nats/token"
+            f"- recorded when the shipped checkpoint was made: {rec.get('total_seconds', float('nan')):.0f} s{on}; "
+            f"held-out gap to the Bayes limit {rec.get('gap', float('nan')):.4f} nats/token"
         )
     return "\n".join(lines)
 
@@ -138,30 +281,82 @@ def write_status(page: Path, generated: str) -> None:
     page.write_text(f"{head}{BEGIN}\n{generated}\n{END}{tail}", encoding="utf-8")
 
 
+def current_provenance(labs: list[Path]) -> dict[str, dict[str, str]]:
+    import nbformat
+
+    from .provenance import fingerprint
+
+    return {lab.stem: fingerprint(nbformat.read(lab, as_version=4)) for lab in labs}
+
+
+def _job(lab: Path, seed: int, base_seed: int | None) -> LabRun:
+    base_dir = None if base_seed is None else pretrain_seed_base(base_seed)
+    return run_lab(lab, seed, base_dir=base_dir)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--labs", nargs="*", type=Path, help="notebooks (default: labs/*.ipynb)")
-    p.add_argument("--seeds", nargs="*", type=int, default=[0])
+    p.add_argument(
+        "--seeds",
+        nargs="*",
+        type=int,
+        default=[*CALIBRATION_SEEDS, *VALIDATION_SEEDS],
+        help="lab seeds on the shipped base (default: the calibration and validation seeds)",
+    )
+    p.add_argument(
+        "--pretrain-seeds",
+        nargs="*",
+        type=int,
+        default=[],
+        help=f"also run each lab (seed {REFERENCE_SEED}) on bases pre-trained with these seeds, e.g. "
+        + " ".join(map(str, PRETRAIN_SEEDS)),
+    )
     p.add_argument("--pretrain", action="store_true", help="also time the base pre-training (minutes)")
-    p.add_argument("--page", type=Path, default=ROOT / "book" / "appendix" / "status.md")
+    p.add_argument("--jobs", type=int, default=2, help="parallel jobs (default 2: one per core here)")
+    p.add_argument("--backend", default="loky", help="joblib backend (loky; 'ray' or 'dask' once registered)")
+    p.add_argument("--results", type=Path, default=RESULTS)
+    p.add_argument("--page", type=Path, default=PAGE)
+    p.add_argument("--page-only", action="store_true", help="only regenerate the status page from the results")
     args = p.parse_args(argv)
     labs = args.labs or sorted((ROOT / "labs").glob("*.ipynb"))
-    runs = []
-    for lab in labs:
-        for seed in args.seeds:
-            run = run_lab(lab, seed)
-            print(
-                f"{run.lab} seed {seed}: {run.seconds:.1f} s, {'ok' if run.ok else 'FAILED ' + run.error}", flush=True
-            )
-            runs.append(run)
-    pretrain_seconds = time_pretraining() if args.pretrain else None
+    results = load_results(args.results)
+    runs: list[LabRun] = []
+    if not args.page_only:
+        from joblib import Parallel, delayed
+        from tqdm import tqdm
+
+        jobs = [(lab, s, None) for lab in labs for s in args.seeds]
+        jobs += [(lab, REFERENCE_SEED, b) for lab in labs for b in args.pretrain_seeds]
+        # Pre-train missing bases first, one job per seed, so two lab jobs never train the same base.
+        Parallel(n_jobs=args.jobs, backend=args.backend)(delayed(pretrain_seed_base)(b) for b in args.pretrain_seeds)
+        done = Parallel(n_jobs=args.jobs, backend=args.backend, return_as="generator_unordered")(
+            delayed(_job)(*job) for job in jobs
+        )
+        with tqdm(total=len(jobs), desc="bench", disable=False) as bar:
+            for run in done:
+                base = f" on base {run.base_seed}" if run.base_seed is not None else ""
+                verdict = "all claims hold" if run.holds else f"FAILED {run.error or 'a claim'}"
+                bar.write(f"{run.lab} seed {run.seed}{base}: {run.seconds:.0f} s, {verdict}")
+                bar.update()
+                runs.append(run)
+        results = merge_runs(results, runs)
+        results["machine"] = machine()
+    if args.pretrain:
+        results.setdefault("pretrain", {})["measured_seconds"] = time_pretraining()
     from ..train.base import BASE_PATH
     from ..train.checkpoint import read_meta
 
-    recorded = read_meta(BASE_PATH).get("metrics", {})
-    write_status(args.page, status_markdown(runs, pretrain_seconds, recorded))
-    print(f"wrote {args.page}")
-    return 0 if all(r.ok for r in runs) else 1
+    results.setdefault("pretrain", {})["recorded"] = read_meta(BASE_PATH).get("metrics", {})
+    results["seeds"] = {
+        "reference": REFERENCE_SEED,
+        "calibration": list(CALIBRATION_SEEDS),
+        "validation": list(VALIDATION_SEEDS),
+    }
+    args.results.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_status(args.page, status_markdown(results, current_provenance(labs)))
+    print(f"wrote {args.results} and {args.page}")
+    return 0 if all(r.holds for r in runs) else 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,7 @@ longer matches and :func:`load_base` refuses it, naming the command that fixes i
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,10 @@ from .loop import TrainConfig, token_nll, train_lm
 BASE_PATH = Path(__file__).resolve().parent.parent / "data" / "base"
 SHUFFLED_BASE_PATH = BASE_PATH.with_name("base_shuffled")
 REGENERATE = "personalab pretrain"
+# A folder with other base models (``base.*`` and ``base_shuffled.*``) that every lab then
+# loads instead of the shipped ones: ``make bench --pretrain-seeds`` runs the labs on bases
+# pre-trained with other seeds this way.
+BASE_DIR_ENV = "PERSONALAB_BASE_DIR"
 
 
 def base_world(shuffled: bool = False) -> PersonaWorld:
@@ -41,8 +46,13 @@ def base_world(shuffled: bool = False) -> PersonaWorld:
 
 
 def base_path(path: str | Path | None = None, shuffled: bool = False) -> Path:
-    """Where a base checkpoint lives: ``path`` if given, else the shipped (shuffled) one."""
-    return Path(path) if path is not None else (SHUFFLED_BASE_PATH if shuffled else BASE_PATH)
+    """Where a base checkpoint lives: ``path`` if given, else the one in ``$PERSONALAB_BASE_DIR``
+    if that is set, else the shipped (shuffled) one."""
+    if path is not None:
+        return Path(path)
+    folder = os.environ.get(BASE_DIR_ENV, "").strip()
+    default = SHUFFLED_BASE_PATH if shuffled else BASE_PATH
+    return Path(folder) / default.name if folder else default
 
 
 def _regenerate(shuffled: bool) -> str:

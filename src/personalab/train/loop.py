@@ -18,9 +18,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ..model import GPT
+from ..progress import progress
 from ..world import Corpus
 
 
@@ -117,7 +117,7 @@ def train_lm(model: GPT, corpus: Corpus, cfg: TrainConfig, *, desc: str = "pre-t
     pad = corpus.world.vocab.pad_id
     losses: list[float] = []
     model.train()
-    bar = tqdm(range(cfg.steps), desc=desc, leave=False)
+    bar = progress(range(cfg.steps), desc=desc)
     t0 = time.time()
     for step in bar:
         for group in opt.param_groups:

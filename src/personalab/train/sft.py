@@ -23,10 +23,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..datasets import persona_dialogues
 from ..model import GPT
+from ..progress import progress
 from ..world import Corpus, PersonaWorld
 from .loop import lm_loss
 
@@ -84,7 +84,7 @@ def sft(
     model.train()
     ctx = model.steer(steer[0], steer[1]) if steer is not None else contextlib.nullcontext()
     with ctx:
-        for _ in tqdm(range(cfg.steps), desc=desc, leave=False):
+        for _ in progress(range(cfg.steps), desc=desc):
             rows = torch.randint(len(corpus), (cfg.batch_size,), generator=gen).numpy()
             width = int(corpus.lengths[rows].max())
             tokens = torch.from_numpy(corpus.tokens[rows, :width])

@@ -1,0 +1,147 @@
+"""Numbers about the toy, inserted from the lab runs and the configuration: two roles.
+
+Every number a chapter states about the toy is generated, never typed (DESIGN section 7).
+
+``{toy}`` quotes a number that a lab measured: ``book/results.json``, written by
+``make bench`` (``personalab.tools.bench``), holds every claim (``claim.<id>`` and
+``claim.<id>.threshold``) and every number a lab recorded with
+``personalab.results.record``. In MyST:
+
+* ``{toy}`lab03_rlhf_sycophancy/claim.3a``` -- the value in the reference run (lab seed 0,
+  shipped base), with 3 significant digits;
+* ``{toy}`lab03_rlhf_sycophancy/claim.3a:.2f``` -- with a Python format spec (``.0%`` too);
+* ``{toy}`lab03_rlhf_sycophancy/claim.3a:.2f:range``` -- "0.85–0.92": smallest and largest
+  over the calibration seeds on the shipped base (one value if they agree when formatted);
+* ``{toy}`lab03_rlhf_sycophancy/claim.3c@1:.2f``` -- the run with lab seed 1.
+
+``{param}`` quotes a setting of the toy, read from the library when the book is built:
+``world.*`` is the default world's configuration (``PersonaWorld.default().config``, e.g.
+``{param}`world.personas.villain.prior```), ``train.*`` the pre-training recipe
+(``TrainConfig()``), ``base.*`` the shipped base checkpoint's metadata (e.g.
+``{param}`base.metrics.gap:.4f```). The same ``:fmt`` suffix applies.
+
+A key that no run recorded, or a path that does not exist, is an error, so ``-W`` fails
+when a lab stops measuring what a chapter quotes; ``tests/test_book.py`` checks the same
+without building.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from docutils import nodes
+from sphinx.application import Sphinx
+
+_CACHE: dict[str, dict] = {}
+
+
+def load(path: Path) -> dict:
+    key = str(path)
+    if key not in _CACHE:
+        _CACHE[key] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"runs": []}
+    return _CACHE[key]
+
+
+def _format(values: list[float], fmt: str) -> str:
+    lo, hi = format(min(values), fmt), format(max(values), fmt)
+    if lo == hi:
+        text = lo
+    else:
+        text = f"{lo} to {hi}" if min(values) < 0 else f"{lo}–{hi}"
+    return text.replace("-", "−")  # a typographic minus, as in the rest of the book
+
+
+def _split(text: str) -> tuple[str, str, list[str]]:
+    target, *spec = text.strip().split(":")
+    fmt = spec[0] if spec and spec[0] else ".3g"
+    return target, fmt, spec[1:]
+
+
+def lookup(results: dict, text: str) -> str:
+    """Format the measured number named by ``text`` (``lab/key[@seed][:fmt[:range]]``).
+
+    Raises KeyError (nothing recorded) or ValueError (a malformed reference)."""
+    target, fmt, options = _split(text)
+    if options not in ([], ["range"]):
+        raise ValueError(f"unknown option {':'.join(options)!r} (the only one is ':range')")
+    lab, _, key = target.partition("/")
+    if not key:
+        raise ValueError("name the lab and the key, e.g. lab01_simulators/claim.2a")
+    key, _, seed_text = key.partition("@")
+    seeds = results.get("seeds", {})
+    ref = seeds.get("reference", 0)
+    cal = set(seeds.get("calibration", [ref]))
+    if seed_text:
+        if options:
+            raise ValueError("a run with one seed (@seed) has no range")
+        ref = int(seed_text)
+    runs = [r for r in results.get("runs", []) if r["lab"] == lab and r.get("base_seed") is None]
+    pick = [r for r in runs if (r["seed"] in cal if options else r["seed"] == ref)]
+    values = [r["values"][key] for r in pick if r.get("values", {}).get(key) is not None]
+    if not values:
+        which = "calibration runs" if options else f"the run with seed {ref}"
+        raise KeyError(
+            f"no {which} of {lab!r} recorded {key!r}: add record({key!r}, ...) to the lab and run `make bench`"
+        )
+    return _format(values, fmt)
+
+
+def settings() -> dict:
+    """The toy's settings that ``{param}`` can quote (imports the library)."""
+    from personalab.train.base import BASE_PATH, default_train_config
+    from personalab.train.checkpoint import read_meta
+    from personalab.world import PersonaWorld
+
+    return {
+        "world": PersonaWorld.default().config.to_dict(),
+        "train": default_train_config().to_dict(),
+        "base": read_meta(BASE_PATH),
+    }
+
+
+def lookup_param(tree: dict, text: str) -> str:
+    """Format the setting at the dotted path in ``text`` (``path[:fmt]``)."""
+    target, fmt, options = _split(text)
+    if options:
+        raise ValueError("{param} takes only a format, e.g. world.personas.villain.prior:.2f")
+    node = tree
+    for part in target.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(f"no setting {target!r} (no {part!r} there)")
+        node = node[part]
+    if isinstance(node, bool) or not isinstance(node, (int, float)):
+        raise ValueError(f"setting {target!r} is not a number")
+    return _format([node], fmt if ":" in text or isinstance(node, float) else "d")
+
+
+def _role(resolve):
+    def role(name, rawtext, text, lineno, inliner, options=None, content=None):
+        try:
+            value = resolve(inliner.document.settings.env, text)
+        except (KeyError, ValueError) as exc:
+            msg = inliner.reporter.error(f"{{{name}}}`{text}`: {exc}", line=lineno)
+            return [inliner.problematic(rawtext, rawtext, msg)], [msg]
+        return [nodes.inline(rawtext, value, classes=[f"{name}-number"])], []
+
+    return role
+
+
+def _toy(env, text):
+    return lookup(load(Path(env.srcdir) / env.config.toynumbers_results), text)
+
+
+_SETTINGS: dict = {}
+
+
+def _param(env, text):
+    if not _SETTINGS:
+        _SETTINGS.update(settings())
+    return lookup_param(_SETTINGS, text)
+
+
+def setup(app: Sphinx) -> dict:
+    app.add_config_value("toynumbers_results", "results.json", "env")
+    app.add_role("toy", _role(_toy))
+    app.add_role("param", _role(_param))
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,47 @@
+"""The lab benchmark: results merge by run, and the status page separates calibration,
+validation and other pre-training seeds."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from personalab.tools.bench import (
+    CALIBRATION_SEEDS,
+    VALIDATION_SEEDS,
+    LabRun,
+    merge_runs,
+    status_markdown,
+)
+
+
+def _run(seed, value, ok="✓", base_seed=None, lab="lab99_demo"):
+    c = dict(text="a rise", value=f"{value:.4f}", op="≥", threshold="0.2", ok=ok)
+    return LabRun(lab, seed, 10.0 + seed, True, claims={"1a": c}, values={"claim.1a": value}, base_seed=base_seed)
+
+
+def test_validation_seeds_never_overlap_the_calibration_seeds():
+    assert not set(CALIBRATION_SEEDS) & set(VALIDATION_SEEDS)
+    assert len(CALIBRATION_SEEDS) >= 8 and len(VALIDATION_SEEDS) >= 3
+
+
+def test_a_rerun_replaces_the_same_run_and_keeps_the_others():
+    results = merge_runs({"runs": []}, [_run(0, 0.3), _run(1, 0.4), _run(0, 0.5, base_seed=2)])
+    results = merge_runs(results, [_run(1, 0.9)])
+    got = {(r["seed"], r["base_seed"]): r["values"]["claim.1a"] for r in results["runs"]}
+    assert got == {(0, None): 0.3, (1, None): 0.9, (0, 2): 0.5}
+
+
+def test_status_page_reports_each_seed_group_and_the_failures():
+    runs = [_run(0, 0.3), _run(1, 0.25), _run(VALIDATION_SEEDS[0], 0.1, ok="✗"), _run(0, 0.4, base_seed=3)]
+    page = status_markdown({"runs": [asdict(r) for r in runs]})
+    row = next(line for line in page.splitlines() if line.startswith("| 1a:"))
+    assert row == "| 1a: a rise | ≥ 0.2 | 0.3000 ✓ | 0.25 … 0.3 (2/2 ✓) | 0.1 (0/1 ✓) | 0.4 (1/1 ✓) |"
+    summary = next(line for line in page.splitlines() if line.startswith("| lab99_demo |"))
+    assert f"seed {VALIDATION_SEEDS[0]}" in summary and "10 … 18" in summary
+
+
+def test_runs_made_by_other_code_are_flagged_stale():
+    run = asdict(_run(0, 0.3))
+    run["provenance"] = {"lab": "old"}
+    page = status_markdown({"runs": [run]}, current={"lab99_demo": {"lab": "new"}})
+    assert "stale: run `make bench`" in page
