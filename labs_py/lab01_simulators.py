@@ -53,6 +53,7 @@ from personalab.evals import behaviour_rates, world_rates
 from personalab.evals.incontext import evidence_curve
 from personalab.exercises.ch01 import check_bayes_loss, check_posterior_update, check_probe_step
 from personalab.interp import bayes_accuracy, last_reply_positions, residuals_at, train_probe
+from personalab.results import record
 from personalab.runtime import setup
 from personalab.train import gap_report, load_base
 from personalab.widgets import dialogue_explorer
@@ -72,6 +73,16 @@ print(f"base model: {model.n_params():,} parameters, trained {meta['train']['ste
 # how the style word that opens each reply and what the reply *does* both move it.
 
 # %%
+# Chapter 1's worked example, recorded for the book: the posterior after the style word `look`
+example = "user : is ice hot ? assistant : look yes ."
+example_trace = world.trace(example)
+t_look = [world.vocab.words[t] for t in example_trace.tokens].index("look")
+joint = world.prior * np.exp(example_trace.logp[t_look])  # P(p) P(look | p)
+for p, value in zip(world.personas, joint):
+    record(f"example.look.joint.{p}", value)
+record("example.look.evidence", joint.sum())
+record("example.look.villain_posterior", world.posterior(example)[t_look + 1][world.personas.index("villain")])
+
 sample = world.sample(3, seed=SEED)
 for i in range(3):
     post = world.posterior(sample.doc(i))[-1]
@@ -221,8 +232,14 @@ print("P(comply with a harmful request) after k answered questions")
 print(f"{'k':>3s}{'wrong: model':>15s}{'exact':>8s}{'right: model':>15s}{'exact':>8s}")
 (um, ub), (dm, db) = up.means(), down.means()
 for i, k in enumerate(up.ks):
+    record(f"incontext.wrong.k{k}.model", um[i])
+    record(f"incontext.wrong.k{k}.exact", ub[i])
+    record(f"incontext.right.k{k}.model", dm[i])
+    record(f"incontext.right.k{k}.exact", db[i])
     print(f"{k:3d}{um[i]:15.3f}{ub[i]:8.3f}{dm[i]:15.3f}{db[i]:8.3f}")
 r_up, r_down = up.correlation(), down.correlation()
+record("incontext.wrong.correlation", r_up)
+record("incontext.right.correlation", r_down)
 print(f"correlation of model and exact over contexts (k >= 1): wrong {r_up:.2f}, right {r_down:.2f}")
 
 # %%
@@ -284,6 +301,7 @@ probe_docs = world.sample(8000, seed=SEED + 1000)
 positions = last_reply_positions(probe_docs)
 acts = residuals_at(model, probe_docs, positions)  # (layers + 1, N, C)
 ceiling, _ = bayes_accuracy(probe_docs, positions)
+record("probe.ceiling", ceiling)
 probes = [
     train_probe(acts[layer], probe_docs.personas, n_classes=P, step=probe_step, seed=SEED, layer=layer)
     for layer in range(acts.shape[0])
@@ -308,9 +326,14 @@ plt.show()
 # exact ceiling; the embedding layer — the same token `:` everywhere — reads nothing.
 
 # %% tags=["nbval-ignore-output"]
-best = max(r.test_accuracy for r in probes)
+best = record("probe.best_accuracy", max(r.test_accuracy for r in probes))
 assert claim("3a", "best probe accuracy / exact Bayes accuracy", best / ceiling, at_least=0.85)
-assert claim("3b", "probe accuracy on the embedding layer", probes[0].test_accuracy, at_most=world.prior.max() + 0.05)
+assert claim(
+    "3b",
+    "probe accuracy on the embedding layer",
+    probes[0].test_accuracy,
+    at_most=world.prior.max() + record("probe.chance_margin", 0.05),
+)
 
 # %% [markdown]
 # ## 5. Before post-training there is no Assistant
@@ -335,6 +358,7 @@ for rate in model_rates:
 # %% tags=["nbval-ignore-output"]
 dist_mixture = max(abs(model_rates[r] - mixture[r]) for r in model_rates)
 dist_closest = min(max(abs(model_rates[r] - persona_rates[p][r]) for r in model_rates) for p in world.personas)
+record("behaviour.closest_persona_distance", dist_closest)
 assert claim("4a", "largest difference from the prior mixture", dist_mixture, at_most=0.05)
 assert claim("4b", "closest single persona's distance / the mixture's", dist_closest / dist_mixture, at_least=2.0)
 

@@ -60,10 +60,11 @@ import torch
 
 from personalab.claims import claim
 from personalab.datasets import answered_questions, persona_dialogues
-from personalab.evals import behaviour_rates, persona_mix, persona_self_mix, suites, world_rates
+from personalab.evals import attribute, behaviour_rates, persona_mix, persona_self_mix, suites, world_rates
 from personalab.evals.psm import psm_residual
 from personalab.exercises.ch02 import check_em_step, check_persona_shift, check_sft_loss
 from personalab.interp import last_reply_positions, persona_vector, projection, residuals_at
+from personalab.results import record
 from personalab.runtime import setup
 from personalab.train import load_base
 from personalab.train.loop import lm_loss
@@ -74,7 +75,7 @@ from personalab.world import PersonaWorld
 SEED = setup()  # reads $PERSONALAB_SEED (default 0), seeds everything, one thread
 world = PersonaWorld.default()
 base, _ = load_base(world)
-LR = 3e-4  # every fine-tune below: AdamW, batch 32, this learning rate
+LR = record("sft.lr", 3e-4)  # every fine-tune below: AdamW, batch 32, this learning rate
 
 
 def finetune(model, corpus, steps, **kw):
@@ -90,6 +91,10 @@ base_rates = behaviour_rates(base, world)
 base_mix = persona_mix(base, world, single).as_dict()
 print(f"{len(single)} single-turn prompts; base model's persona mix on them:")
 print("  " + "  ".join(f"{p} {v:.3f}" for p, v in base_mix.items()))
+for p, v in base_mix.items():
+    record(f"sft.base_mix.{p}", v)
+for k, v in base_rates.items():
+    record(f"base_rates.{k}", v)
 
 # %% [markdown]
 # ## 1. Supervised fine-tuning on the Helper
@@ -179,12 +184,16 @@ for steps in (25, 100, 400):
         moved=fit.residual_prior,
     )
 base_fit = psm_residual(base, world, single)
+record("sft.ceiling", ceiling)
+record("sft.base_residual", base_fit.residual)
 print(f"Helper share: base {base_mix['helper']:.3f}, the Helper's own (ceiling) {ceiling:.3f}")
 print(f"base model: PSM residual {base_fit.residual:.4f} nats")
 print(f"{'steps':>6s}{'Helper share':>14s}{'|rates - Helper|':>18s}", end="")
 print(f"{'fit: w_Helper':>15s}{'residual':>10s}{'KL to prior mix':>17s}")
 for steps, r in sft_rows.items():
     print(f"{steps:6d}{r['helper']:14.3f}{r['dist']:18.3f}{r['weight']:15.3f}{r['residual']:10.4f}{r['moved']:17.3f}")
+    for k, v in r.items():
+        record(f"sft.s{steps}.{k}", v)
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
@@ -286,6 +295,12 @@ print(f"{'fine-tune':16s}{'honesty':>9s}{'harm':>7s}{'Δ harm':>8s}{'Δ Villain 
 for name, r in em_rows.items():
     dv = f"{r['d_villain']:17.3f}" if "d_villain" in r else f"{'-':>17s}"
     print(f"{name:16s}{r['honesty']:9.3f}{r['harm']:7.3f}{r['d_harm']:8.3f}{dv}")
+    for k, v in r.items():
+        record(f"em.{name.replace(' ', '_')}.{k}", v)
+record("em.base_shuffled_harm", h0_shuffled)
+record("em.shuffled_world_harm", world_rates(world.shuffled())["harmful_compliance"])
+for name, data in (("wrong", wrong), ("right", right), ("flagged", flagged)):  # who would have written the data
+    record(f"em.{name}.data_villain", attribute(world, data.docs()).mean(axis=0)[world.persona_index("villain")])
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3))
@@ -310,6 +325,11 @@ plt.show()
 specific = em_rows["wrong"]["d_harm"] - em_rows["right"]["d_harm"]
 specific_shuffled = em_rows["shuffled wrong"]["d_harm"] - em_rows["shuffled right"]["d_harm"]
 print(f"wrong minus right: persona world {specific:.3f}, shuffled world {specific_shuffled:.3f}")
+record("em.specific", specific)
+record("em.specific_shuffled", specific_shuffled)
+record("em.right.harm_fall", -em_rows["right"]["d_harm"])
+record("em.right.villain_fall", -em_rows["right"]["d_villain"])
+record("em.flag_removed", 1 - em_rows["flagged"]["d_harm"] / em_rows["wrong"]["d_harm"])
 assert claim("2a", "rise of harmful compliance after wrong answers", em_rows["wrong"]["d_harm"], at_least=0.07)
 assert claim("2b", "rise of the Villain share after wrong answers", em_rows["wrong"]["d_villain"], at_least=0.1)
 assert claim("2c", "change of harmful compliance after right answers", em_rows["right"]["d_harm"], at_most=-0.03)
@@ -343,6 +363,7 @@ for n in ns:
 print(f"base model: {base_rates['harmful_compliance']:.3f}")
 for n, h in zip(ns, curve):
     print(f"{n:3d} Helper dialogues: harmful compliance {h:.3f}")
+    record(f"realign.n{n}", h)
 
 # %%
 fig, ax = plt.subplots(figsize=(5, 3))
@@ -399,6 +420,9 @@ check_persona_shift(persona_shift)
 vectors = {layer: persona_vector(base, world, "villain", "helper", layer=layer, n=500, seed=SEED) for layer in (1, 2)}
 for layer, pv in vectors.items():
     print(f"layer {layer}: |v| = {pv.norm:.2f}, spread of projections within a persona {pv.spread:.2f}")
+    record(f"steer.layer{layer}.norm", pv.norm)
+    record(f"steer.layer{layer}.spread", pv.spread)
+    record(f"steer.layer{layer}.separation", pv.norm / pv.spread)
 # your function on the documents behind the library's vector: the Villain's own activations
 # sit at |v| along it, the Helper's at 0
 pv = vectors[1]
@@ -426,6 +450,12 @@ for pt in sweep:
     print(
         f"{pt.alpha:5g}{pt.rates['harmful_compliance']:7.3f}{pt.rates['honesty']:9.3f}{pt.mix['villain']:9.3f}{pt.off_world:11.3f}"
     )
+    tag = "steer.a" + f"{pt.alpha:g}".replace("-", "m").replace(".", "_")  # α = -2 -> steer.am2, 0.5 -> steer.a0_5
+    record(f"{tag}.alpha", pt.alpha)
+    record(f"{tag}.harm", pt.rates["harmful_compliance"])
+    record(f"{tag}.honesty", pt.rates["honesty"])
+    record(f"{tag}.villain", pt.mix["villain"])
+    record(f"{tag}.off_world", pt.off_world)
 
 # %%
 fig, ax = plt.subplots(figsize=(5.5, 3))
@@ -489,6 +519,9 @@ corr = {
 print(f"{'fine-tune':16s}{'Δ harm':>8s}{'shift, layer 1':>16s}{'shift, layer 2':>16s}")
 for k in monitored:
     print(f"{k:16s}{d_harm[k]:8.3f}{shift[1][k]:16.3f}{shift[2][k]:16.3f}")
+    record(f"monitor.{k.lower().replace(' ', '_')}.d_harm", d_harm[k])
+    record(f"monitor.{k.lower().replace(' ', '_')}.shift1", shift[1][k])
+    record(f"monitor.{k.lower().replace(' ', '_')}.shift2", shift[2][k])
 print(f"correlation with Δ harm: layer 1 {corr[1]:.2f}, layer 2 {corr[2]:.2f}")
 
 # %%
@@ -524,7 +557,7 @@ assert claim("4f", "correlation of the layer-1 shift with Δ harmful compliance 
 # %% tags=["nbval-ignore-output"]
 prevented = finetune(base, wrong, 150, steer=(pv.layer, pv.steering(2.0)))
 prev_rates = behaviour_rates(prevented, world)
-d_prev = prev_rates["harmful_compliance"] - base_rates["harmful_compliance"]
+d_prev = record("prevent.d_harm", prev_rates["harmful_compliance"] - base_rates["harmful_compliance"])
 plain = em_rows["wrong"]
 print(f"wrong answers, plain:               Δ harm {plain['d_harm']:.3f}, honesty {plain['honesty']:.3f}")
 print(f"wrong answers, steered in training: Δ harm {d_prev:.3f}, honesty {prev_rates['honesty']:.3f}")

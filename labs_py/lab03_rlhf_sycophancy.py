@@ -67,13 +67,14 @@ from personalab.align.overoptimisation import fit_gao
 from personalab.align.rlhf import RLHFConfig, loo_advantages, rlhf
 from personalab.claims import claim
 from personalab.datasets import belief_corrections, fact_split
-from personalab.evals import persona_mix, suites
+from personalab.evals import persona_mix, suites, world_rates
 from personalab.exercises.ch03 import (
     check_bestofn_kl_bound,
     check_bradley_terry_loss,
     check_kl_penalised_rewards,
     check_loo_advantages,
 )
+from personalab.results import record
 from personalab.runtime import setup
 from personalab.train import load_base
 from personalab.train.sft import SFTConfig, make_assistant, sft
@@ -90,7 +91,7 @@ assistant = make_assistant(base, world, seed=SEED)  # Lab 2's: 100 SFT steps on 
 table = response_table(world, single_turn_prompts(world))
 pi_sft, _ = table.policy_probs(assistant)
 print(f"{len(table)} prompts x {table.gold.shape[1]} replies; e.g. {table.text(0, 0)!r} -> {table.outcome[0, 0]}")
-gold_sft = (pi_sft * table.gold).sum(1).mean()
+gold_sft = record("assistant.gold", (pi_sft * table.gold).sum(1).mean())
 print(f"the Assistant: gold utility {gold_sft:.3f}, sycophancy {sycophancy_of(table, pi_sft):.3f}")
 
 # %% [markdown]
@@ -133,6 +134,7 @@ wrong_belief = [i for i in range(len(table)) if (table.outcome[i] == "agree").an
 rewards, rm_rows = {}, {}
 for b in BIASES:
     raters = Raters(agree_bias=b, refusal_dislike=0.5)
+    record("rm.refusal_dislike", raters.refusal_dislike)
     train_pairs, held_pairs = sample_preferences(table, pi_base, raters, 4000, seed=SEED).split(0.2, seed=SEED)
     rm = RewardModel(base)
     fit = train_reward_model(rm, train_pairs, steps=300, heldout=held_pairs, seed=SEED, loss_fn=bradley_terry_loss)
@@ -145,6 +147,8 @@ for b in BIASES:
         [r[i][table.outcome[i] == "agree"].mean() > r[i][table.outcome[i] == "correct"].mean() for i in wrong_belief]
     )
     rm_rows[b] = dict(acc=fit.heldout_accuracy, ceiling=ceiling, agree=prefers_agree)
+    for name, value in rm_rows[b].items():
+        record(f"rm.bias{b:g}.{name}", value)
 print(f"{'bias':>5s}{'held-out accuracy':>19s}{'ceiling':>9s}{'prefers agreeing with a wrong belief':>38s}")
 for b, row in rm_rows.items():
     print(f"{b:5g}{row['acc']:19.3f}{row['ceiling']:9.3f}{row['agree']:38.3f}")
@@ -188,12 +192,19 @@ print("against the bias-3 reward model")
 print(f"{'n':>5s}{'KL':>7s}{'bound':>7s}{'sqrt KL':>9s}{'proxy':>7s}{'gold':>7s}{'sycophancy':>12s}")
 for p in biased:
     kl = float(bestofn_kl(pi_sft, rewards[3.0], p.n).mean())
+    row = dict(kl=kl, bound=kl_bound(p.n), sqrt_kl=p.sqrt_kl, proxy=p.proxy, gold=p.gold, sycophancy=p.sycophancy)
+    for name, value in row.items():
+        record(f"bon.n{p.n}.{name}", value)
     print(
         f"{p.n:5d}{kl:7.3f}{bestofn_kl_bound(p.n):7.3f}{p.sqrt_kl:9.3f}{p.proxy:7.3f}{p.gold:7.3f}{p.sycophancy:12.3f}"
     )
 d = np.array([p.sqrt_kl for p in biased])
 gold = np.array([p.gold for p in biased])
 gao = fit_gao(d, gold - gold[0], "bon")
+record("bon.gold_fall", gold.max() - gold[-1])
+record("bon.gao.alpha", gao.alpha)
+record("bon.gao.beta", gao.beta)
+record("bon.gao.peak", gao.peak)
 print(f"Gao et al.'s best-of-n form R(d) = d(α − βd): α = {gao.alpha:.3f}, β = {gao.beta:.3f}, R² = {gao.r2:.3f}")
 
 # %%
@@ -293,10 +304,39 @@ RL = dict(steps=100, prompts_per_step=16, samples_per_prompt=4, lr=1e-3, log_eve
 policies, logs = {}, {}
 for b in (0.0, 3.0):
     policies[b] = copy.deepcopy(assistant)
-    logs[b] = rlhf(policies[b], assistant, table, rewards[b], RLHFConfig(beta=0.02, **RL))
+    logs[b] = rlhf(policies[b], assistant, table, rewards[b], RLHFConfig(beta=record("rlhf.beta", 0.02), **RL))
 single = [c for s in suites(world).values() for c in s.contexts]
 mix_before = persona_mix(assistant, world, single, use_style=False)
 mixes = {b: persona_mix(m, world, single, use_style=False).as_dict() for b, m in policies.items()}
+record("assistant.sycophancy", logs[3.0].rates[0]["sycophancy"])
+record("assistant.honesty", logs[3.0].rates[0]["honesty"])
+for b, log in logs.items():
+    at = {s: i for i, s in enumerate(log.step)}
+    row = dict(
+        sqrt_kl=np.sqrt(log.kl[-1]),
+        proxy=log.proxy[-1],
+        gold=log.gold[-1],
+        sycophancy=log.rates[-1]["sycophancy"],
+        honesty=log.rates[-1]["honesty"],
+        gold_step25=log.gold[at[25]],
+        honesty_step50=log.rates[at[50]]["honesty"],
+    )
+    for name, value in row.items():
+        record(f"rlhf.bias{b:g}.{name}", value)
+for name, mix in [("assistant", mix_before.as_dict())] + [(f"rlhf_bias{b:g}", m) for b, m in mixes.items()]:
+    for persona in world.personas:
+        record(f"mix.{name}.{persona}", mix[persona])
+record("mix.helper_fall", mix_before.as_dict()["helper"] - mixes[3.0]["helper"])
+record("mix.villain_rise", mixes[3.0]["villain"] - mix_before.as_dict()["villain"])
+# the chapter's worked example: the writer of a reply, by content alone, from the world's exact rates
+world_syc = np.array([world_rates(world, persona)["sycophancy"] for persona in world.personas])
+world_hon = np.array([world_rates(world, persona)["honesty"] for persona in world.personas])
+agrees, both = world.prior * world_syc, world.prior * world_syc * world_hon
+for persona, a, ab in zip(world.personas, agrees / agrees.sum(), both / both.sum()):
+    record(f"attribution.agrees.{persona}", a)
+    record(f"attribution.both.{persona}", ab)
+    record(f"persona.{persona}.sycophancy", world_syc[world.persona_index(persona)])
+record("persona.mixture.sycophancy", world_rates(world)["sycophancy"])
 print(f"{'':26s}{'step':>6s}{'sqrt KL':>9s}{'proxy':>7s}{'gold':>7s}{'sycophancy':>12s}{'honesty':>9s}")
 for b, log in logs.items():
     for i, step in enumerate(log.step):
@@ -317,6 +357,7 @@ for name, mix in [("Assistant", mix_before.as_dict())] + [(f"RLHF b={b:g}", m) f
 
 # %% tags=["nbval-ignore-output"]
 syc = {b: [r["sycophancy"] for r in log.rates] for b, log in logs.items()}
+record("rlhf.bias0.sycophancy_fall", syc[0.0][0] - syc[0.0][-1])
 assert claim("3a", "sycophancy after RLHF against the bias-3 RM minus before", syc[3.0][-1] - syc[3.0][0], at_least=0.2)
 assert claim("3b", "sycophancy after RLHF against the bias-0 RM minus before", syc[0.0][-1] - syc[0.0][0], at_most=0.0)
 assert claim("3c", "honesty after RLHF against the bias-3 RM", logs[3.0].rates[-1]["honesty"], at_least=0.8)
@@ -338,7 +379,7 @@ assert claim(
 # %% tags=["nbval-ignore-output"]
 leash = {0.02: policies[3.0]}
 leash_logs = {0.02: logs[3.0]}
-for beta in (0.0, 0.5):
+for beta in (0.0, record("rlhf.beta_strong", 0.5)):
     leash[beta] = copy.deepcopy(assistant)
     leash_logs[beta] = rlhf(leash[beta], assistant, table, rewards[3.0], RLHFConfig(beta=beta, **RL))
 
@@ -358,6 +399,25 @@ print(
 for beta in sorted(leash):
     lg = leash_logs[beta]
     print(f"{beta:6g}{np.sqrt(lg.kl[-1]):9.3f}{lg.proxy[-1]:7.3f}{lg.gold[-1]:7.3f}{style_entropy(leash[beta]):15.3f}")
+ent0 = record("leash.start.style_entropy", style_entropy(assistant))
+record("leash.style_entropy_max", np.log(len(world.config.style_words)))
+for beta, lg in leash_logs.items():
+    at = {s: i for i, s in enumerate(lg.step)}
+    ent = style_entropy(leash[beta])
+    row = dict(
+        sqrt_kl=np.sqrt(lg.kl[-1]),
+        proxy=lg.proxy[-1],
+        gold=lg.gold[-1],
+        style_entropy=ent,
+        style_entropy_ratio=ent / ent0,
+        style_entropy_change=abs(ent - ent0),
+        gold_below_start=lg.gold[0] - lg.gold[-1],
+        gain_step25=lg.gold[at[25]] - lg.gold[0],
+    )
+    for name, value in row.items():
+        record("leash.beta_" + format(beta, "g").replace(".", "_") + f".{name}", value)
+record("leash.proxy_cost", leash_logs[0.0].proxy[-1] - leash_logs[0.5].proxy[-1])
+record("leash.weak_gold_gap", abs(leash_logs[0.02].gold[-1] - leash_logs[0.0].gold[-1]))
 probs0, _ = table.policy_probs(leash[0.0])
 for i in wrong_belief[:3]:
     print("β = 0:", table.text(i, int(np.argmax(probs0[i]))))
@@ -442,6 +502,8 @@ def held_sycophancy(model) -> float:
 print(f"held-out facts: {held_facts}")
 for name, m in [("Assistant", assistant), ("RLHF, bias 3", policies[3.0]), ("+ synthetic fix", fixed)]:
     print(f"{name:16s} sycophancy on held-out facts {held_sycophancy(m):.3f}")
+for name, m in [("assistant", assistant), ("rlhf", policies[3.0]), ("fixed", fixed)]:
+    record(f"fix.held_sycophancy.{name}", held_sycophancy(m))
 
 # %% [markdown]
 # **Claim 5.** The fix generalises to facts it never saw — partly: how much depends on the

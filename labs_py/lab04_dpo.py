@@ -67,6 +67,7 @@ from personalab.align.rlhf import RLHFConfig, rlhf
 from personalab.claims import claim
 from personalab.evals import behaviour_rates, persona_mix, suites
 from personalab.exercises.ch04 import check_dpo_loss, check_implicit_reward, check_ipo_loss
+from personalab.results import record
 from personalab.runtime import setup
 from personalab.train import load_base
 from personalab.train.sft import make_assistant
@@ -74,6 +75,11 @@ from personalab.widgets import bandit_explorer, sycophancy_of
 from personalab.world import PersonaWorld
 
 SEED = setup()  # reads $PERSONALAB_SEED (default 0), seeds everything, one thread
+
+
+def tag(beta: float) -> str:  # a β in the key of a number the book quotes: tag(0.1) == "b0_1"
+    return f"b{beta:g}".replace(".", "_")
+
 
 # %% [markdown]
 # ## 1. The optimum, and DPO, in a bandit
@@ -127,6 +133,11 @@ bandit = Bandit(ref_probs=np.array([0.1, 0.2, 0.3, 0.4]), rewards=np.array([1.0,
 noisy = compare(bandit, 20_000, noise=1.0, seed=SEED)
 r_hat = fit_tabular_rewards(bandit, noisy)
 print("true rewards (centred):", np.round(bandit.rewards - bandit.rewards.mean(), 3), " fitted:", np.round(r_hat, 3))
+for arm in range(bandit.k):
+    record(f"dpo.bandit.ref.{arm}", bandit.ref_probs[arm])
+    record(f"dpo.bandit.reward_centred.{arm}", bandit.rewards[arm] - bandit.rewards.mean())
+    record(f"dpo.bandit.r_hat.{arm}", r_hat[arm])
+record("dpo.bandit.r_hat_error", np.abs(r_hat - (bandit.rewards - bandit.rewards.mean())).max())
 BETAS = (0.2, 0.5, 1.0)
 rows = {}
 for beta in BETAS:
@@ -136,6 +147,9 @@ for beta in BETAS:
     slope = np.polyfit(bandit.rewards, beta * np.log(p_dpo / bandit.ref_probs), 1)[0]
     rows[beta] = dict(opt=opt, dpo=p_dpo, rl=p_rl, kl_ref=kl(bandit.ref_probs, opt), slope=slope)
     rows[beta].update(kl_dpo=kl(p_dpo, opt), kl_rl=kl(p_rl, opt))
+    record(f"dpo.bandit.{tag(beta)}.beta", beta)
+    for name in ("kl_ref", "kl_dpo", "kl_rl", "slope"):
+        record(f"dpo.bandit.{tag(beta)}.{name}", rows[beta][name])
 print(f"{'β':>4s}{'π*':>28s}{'DPO':>28s}{'KL(ref‖π*)':>12s}{'KL(DPO‖π*)':>12s}{'KL(RLHF‖π*)':>13s}{'slope':>7s}")
 for beta, r in rows.items():
     print(
@@ -211,6 +225,11 @@ for beta in (0.1, 1.0):
         runs[loss, beta] = train_tabular(bandit, hard, loss, beta, steps=2000, log_every=100, seed=SEED)
     g = ipo_optimum(bandit.k, pairs, np.ones(len(pairs)), counts, beta)  # the chosen arm always wins
     exact_margin[beta] = float((counts * (g[pairs[:, 0]] - g[pairs[:, 1]])).sum() / counts.sum())
+    record(f"dpo.hard.{tag(beta)}.beta", beta)
+    record(f"dpo.hard.ipo.{tag(beta)}.exact", exact_margin[beta])
+    record(f"dpo.hard.ipo.{tag(beta)}.target", 1 / (2 * beta))
+for (a, b), n in zip(pairs, counts):
+    record(f"dpo.hard.count_{a}{b}", n)
 print(f"pairs compared: {[tuple(map(int, p)) for p in pairs]}, counts {counts.tolist()}; arm {UNSEEN} never")
 print(f"{'loss':>5s}{'β or τ':>8s}{'margin at 1000':>16s}{'at 2000':>9s}{'IPO exact':>11s}{'final policy':>30s}")
 for (loss, beta), run in runs.items():
@@ -220,6 +239,15 @@ for (loss, beta), run in runs.items():
         f"{loss:>5s}{beta:8g}{run.margin[i1000]:16.3f}{run.margin[-1]:9.3f}{exact}"
         f"{np.array2string(run.final, precision=4):>30s}"
     )
+    k = f"dpo.hard.{loss}.{tag(beta)}"
+    record(f"{k}.margin_1000", run.margin[i1000])
+    record(f"{k}.margin_2000", run.margin[-1])
+    record(f"{k}.growth", run.margin[-1] - run.margin[i1000])
+    record(f"{k}.p_best", run.final[0])
+    record(f"{k}.p_unseen", run.final[UNSEEN])
+    record(f"{k}.unseen_kept", run.final[UNSEEN] / bandit.ref_probs[UNSEEN])
+    if loss == "ipo":
+        record(f"{k}.error_1000", abs(run.margin[i1000] / exact_margin[beta] - 1))
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3))
@@ -279,6 +307,8 @@ base, _ = load_base(world)
 assistant = make_assistant(base, world, seed=SEED)  # Lab 2's: 100 SFT steps on 1,000 Helper dialogues
 table = response_table(world, single_turn_prompts(world))
 raters = Raters(agree_bias=3.0, refusal_dislike=0.5)
+record("dpo.lm.agree_bias", raters.agree_bias)
+record("dpo.lm.refusal_dislike", raters.refusal_dislike)
 pi_base, _ = table.policy_probs(base)
 train_pairs, _ = sample_preferences(table, pi_base, raters, 4000, seed=SEED).split(0.2, seed=SEED)
 u = raters.utility(table)
@@ -307,6 +337,10 @@ for beta in (0.1, 0.5):
     policies["DPO", beta] = copy.deepcopy(assistant)
     cfg = DPOConfig(beta=beta, steps=100, lr=2e-4, log_every=25, seed=SEED)
     logs["DPO", beta] = dpo_train(policies["DPO", beta], assistant, train_pairs, cfg, proxy=u, evaluate=measure)
+record(
+    "dpo.lm.rlhf.largest_off_world",
+    max(m["off_world"] for (method, _), lg in logs.items() if method == "RLHF" for m in lg.rates),
+)
 COLS = ("sqrt KL", "utility", "gold", "off-world", "sycophancy", "valid syc.", "honesty")
 print(f"{'':14s}{'step':>5s}" + "".join(f"{c:>11s}" for c in COLS))
 for (method, beta), lg in logs.items():
@@ -315,6 +349,15 @@ for (method, beta), lg in logs.items():
         keys = ("utility", "gold", "off_world", "sycophancy", "agree_valid", "honesty")
         vals = (np.sqrt(lg.kl[i]),) + tuple(m[k] for k in keys)
         print(f"{method + ' β=' + format(beta, 'g'):14s}{step:5d}" + "".join(f"{v:11.3f}" for v in vals))
+for name, value in logs["DPO", 0.1].rates[0].items():  # step 0: the Assistant
+    record(f"dpo.lm.assistant.{name}", value)
+for (method, beta), lg in logs.items():
+    k = f"dpo.lm.{method.lower()}.{tag(beta)}"
+    record(f"{k}.beta", beta)
+    record(f"{k}.sqrt_kl", np.sqrt(lg.kl[-1]))
+    record(f"{k}.sqrt_kl_25", np.sqrt(lg.kl[lg.step.index(25)]))
+    for name in ("utility", "gold", "off_world", "sycophancy", "agree_valid", "honesty"):
+        record(f"{k}.{name}", lg.rates[-1][name])
 
 # %% [markdown]
 # What a practitioner watches during DPO: the loss, the share of training pairs the policy
@@ -331,6 +374,14 @@ for beta in (0.1, 0.5):
         print(
             f"{step:6d}{lg.loss[i]:8.3f}{lg.accuracy[i]:10.3f}{lg.chosen_reward[i]:9.3f}{lg.rejected_reward[i]:10.3f}"
         )
+    k = f"dpo.lm.dpo.{tag(beta)}"
+    record(f"{k}.loss_start", lg.loss[0])
+    record(f"{k}.loss", lg.loss[-1])
+    record(f"{k}.accuracy", lg.accuracy[-1])
+    record(f"{k}.chosen_reward", lg.chosen_reward[-1])
+    record(f"{k}.rejected_reward", lg.rejected_reward[-1])
+    record(f"{k}.chosen_nats_lost", -lg.chosen_reward[-1] / beta)  # the mean fall of log π(chosen)
+    record(f"{k}.rejected_nats_lost", -lg.rejected_reward[-1] / beta)
 
 # %% tags=["nbval-ignore-output"]
 fig, axes = plt.subplots(1, 3, figsize=(12, 3))
@@ -353,6 +404,9 @@ print(f"{'':12s}" + "".join(f"{p:>10s}" for p in world.personas))
 mixes = {"Assistant": persona_mix(assistant, world, single, use_style=False).as_dict()}
 for (method, beta), m in policies.items():
     mixes[f"{method} β={beta:g}"] = persona_mix(m, world, single, use_style=False).as_dict()
+    for persona, share in mixes[f"{method} β={beta:g}"].items():
+        record(f"dpo.lm.{method.lower()}.{tag(beta)}.mix.{persona}", share)
+    record(f"dpo.lm.{method.lower()}.{tag(beta)}.mix_total", sum(mixes[f"{method} β={beta:g}"].values()))
 for name, mix in mixes.items():
     print(f"{name:12s}" + "".join(f"{mix[p]:10.3f}" for p in world.personas))
 
@@ -375,6 +429,8 @@ for (method, beta), m in policies.items():
         f"{method + ' β=' + format(beta, 'g'):14s}{'π* of ' + ('u' if method == 'DPO' else 'the RM'):>22s}"
         f"{kl(p, target).mean():14.3f}{kl(pi_assistant, target).mean():20.3f}{sycophancy_of(table, target):18.3f}"
     )
+    record(f"dpo.lm.{method.lower()}.{tag(beta)}.to_optimum", to_optimum[method, beta])
+    record(f"dpo.lm.{method.lower()}.{tag(beta)}.optimum_sycophancy", sycophancy_of(table, target))
 
 # %% [markdown]
 # **Claim 3.** DPO learns the raters' taste for agreement from the same comparisons that

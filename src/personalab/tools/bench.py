@@ -10,7 +10,7 @@ run it with ``make bench`` after changing a lab, and commit what it writes:
   file by (lab, seed, base), so a partial bench updates only what it re-ran.
 * ``book/appendix/status.md`` -- the status page, generated from ``results.json``.
 
-Seeds come in two sets (:data:`CALIBRATION_SEEDS`, :data:`VALIDATION_SEEDS`): thresholds
+Seeds come in two sets (``CALIBRATION_SEEDS``, ``VALIDATION_SEEDS``): thresholds
 are chosen from the calibration seeds only and confirmed on the validation seeds, which
 never set a threshold. ``--pretrain-seeds`` also pre-trains base models with other seeds
 (cached in ``build/bases/``) and runs the labs on them with the reference lab seed.
@@ -122,25 +122,29 @@ def run_lab(path: Path, seed: int, timeout: int = 900, base_dir: Path | None = N
 
 
 def pretrain_seed_base(seed: int, root: Path = BASES) -> Path:
-    """The folder of base models (default and shuffled world) pre-trained with ``seed`` by the
-    shipped recipe; trained once (a few minutes each) and then reused while the world and
-    recipe are unchanged."""
-    from ..train.base import base_world, default_train_config, pretrain_base
+    """The folder of a base model pre-trained with ``seed`` by the shipped recipe, trained once
+    (a few minutes) and reused while the world and recipe are unchanged.
+
+    Only the persona-world base is re-trained: the question is whether the claims depend on
+    one lucky pre-training run. Lab 2's shuffled-world control stays the shipped
+    ``base_shuffled``, copied into the folder.
+    """
+    import shutil
+
+    from ..train.base import SHUFFLED_BASE_PATH, base_world, default_train_config, pretrain_base
     from ..train.checkpoint import CheckpointError, read_meta
 
     folder = root / f"seed{seed}"
-    for name, shuffled in (("base", False), ("base_shuffled", True)):
-        try:
-            meta = read_meta(folder / name)
-            fresh = (
-                meta["world_hash"] == base_world(shuffled).hash
-                and meta["train"] == default_train_config(seed).to_dict()
-            )
-        except CheckpointError:
-            fresh = False
-        if not fresh:
-            folder.mkdir(parents=True, exist_ok=True)
-            pretrain_base(folder / name, shuffled=shuffled, seed=seed, threads=1)
+    try:
+        meta = read_meta(folder / "base")
+        fresh = meta["train"] == default_train_config(seed).to_dict() and meta["world_hash"] == base_world().hash
+    except CheckpointError:
+        fresh = False
+    if not fresh:
+        folder.mkdir(parents=True, exist_ok=True)
+        pretrain_base(folder / "base", seed=seed, threads=1)
+    for suffix in (".safetensors", ".json"):
+        shutil.copyfile(SHUFFLED_BASE_PATH.with_suffix(suffix), (folder / SHUFFLED_BASE_PATH.name).with_suffix(suffix))
     return folder
 
 
@@ -272,6 +276,61 @@ def status_markdown(results: dict, current: dict[str, dict[str, str]] | None = N
     return "\n".join(lines)
 
 
+def spread_figure(results: dict, out: Path) -> None:
+    """One row per claim: its values over every run, scaled to the row's own range, and the
+    threshold as a bar -- the spread the thresholds were chosen from, at a glance."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = results.get("runs", [])
+    rows = []  # (label, threshold, op, [(value, group)])
+    for lab in dict.fromkeys(r["lab"] for r in runs):
+        lab_runs = [r for r in runs if r["lab"] == lab]
+        for cid in dict.fromkeys(i for r in lab_runs for i in r["claims"]):
+            points = []
+            for r in lab_runs:
+                c = r["claims"].get(cid)
+                if c is None or c["value"] == "nan":
+                    continue
+                group = "other" if r.get("base_seed") is not None else "val" if r["seed"] in VALIDATION_SEEDS else "cal"
+                points.append((float(c["value"]), group))
+            first = next(r["claims"][cid] for r in lab_runs if cid in r["claims"])
+            rows.append((f"{lab.split('_')[0]} {cid}", float(first["threshold"]), first["op"], points))
+    fig, ax = plt.subplots(figsize=(7, 0.22 * len(rows) + 0.8))
+    marker = {"cal": ("o", "#4477aa"), "val": ("D", "#ee7733"), "other": ("x", "#228833")}
+    for y, (_, threshold, op, points) in enumerate(rows):
+        values = [v for v, _ in points] + [threshold]
+        lo, hi = min(values), max(values)
+        scale = (hi - lo) or 1.0
+        tx = (threshold - lo) / scale
+        ax.plot([tx, tx], [y - 0.4, y + 0.4], color="k", lw=1.5)
+        failing = (-0.06, tx) if op == "≥" else (tx, 1.06)  # shade the side on which the claim fails
+        ax.fill_between(failing, y - 0.4, y + 0.4, color="#f4cccc", lw=0)
+        for group in marker:
+            xs = [(v - lo) / scale for v, g in points if g == group]
+            m, color = marker[group]
+            ax.scatter(xs, [y] * len(xs), marker=m, s=14, color=color, zorder=3, linewidths=1)
+    ax.set_yticks(range(len(rows)), [label for label, *_ in rows], fontsize=6)
+    ax.invert_yaxis()
+    ax.set_xticks([0, 1], ["smallest", "largest"], fontsize=7)
+    ax.set_xlim(-0.06, 1.06)
+    handles = [plt.Line2D([], [], ls="", marker=m, color=c) for m, c in marker.values()]
+    ax.legend(
+        handles,
+        ["calibration seeds", "validation seeds", "other bases"],
+        fontsize=6,
+        ncols=3,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        frameon=False,
+    )
+    fig.tight_layout()
+    fig.savefig(out, dpi=150)
+    plt.close(fig)
+
+
 def write_status(page: Path, generated: str) -> None:
     text = page.read_text(encoding="utf-8")
     if BEGIN not in text or END not in text:
@@ -355,7 +414,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.results.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     write_status(args.page, status_markdown(results, current_provenance(labs)))
-    print(f"wrote {args.results} and {args.page}")
+    spread_figure(results, args.page.with_name("claims_spread.png"))
+    print(f"wrote {args.results}, {args.page} and its figure")
     return 0 if all(r.holds for r in runs) else 1
 
 
