@@ -227,6 +227,52 @@ def test_every_generated_number_in_the_book_resolves():
                     pytest.fail(f"{path.relative_to(REPO)}: `{match.group(0)}`: {exc}")
 
 
+def _toystrip():
+    import importlib.util
+    import sys
+
+    sys.modules.setdefault("toynumbers", _toynumbers())  # toystrip imports it, as Sphinx's _ext path allows
+    spec = importlib.util.spec_from_file_location("toystrip", BOOK / "_ext" / "toystrip.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_toystrip_groups_runs_by_calibration_validation_and_pretraining_seed(tmp_path):
+    strip = _toystrip()
+    runs = [{"lab": "lab9", "seed": s, "base_seed": None, "values": {"rise": 0.1 * s}} for s in (0, 1, 8)]
+    runs.append({"lab": "lab9", "seed": 0, "base_seed": 3, "values": {"rise": 7.0}})
+    runs.append({"lab": "lab8", "seed": 1, "base_seed": None, "values": {"rise": 9.0}})  # another lab
+    results = {"seeds": {"reference": 0, "calibration": [0, 1], "validation": [8]}, "runs": runs}
+    groups = strip.strip_values(results, "lab9", "rise")
+    assert groups == {"calibration": [(0, 0.0), (1, 0.1)], "validation": [(8, 0.8)], "pretrain": [(3, 7.0)]}
+    with pytest.raises(KeyError, match="make bench"):
+        strip.strip_values(results, "lab9", "fall")
+    assert strip.parse_rows(["a | lab9/rise", "", "b|lab8/rise"]) == [("a", "lab9", "rise"), ("b", "lab8", "rise")]
+    for bad in (["lab9/rise"], ["a | rise"], [" | lab9/rise"], []):
+        with pytest.raises(ValueError, match="label \\| lab/key|at least one row"):
+            strip.parse_rows(bad)
+    strip.draw([("rise", groups)], "rise", tmp_path / "s.png")
+    assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+TOYSTRIP = re.compile(r"```\{toystrip\}\n(.*?)```", re.S)
+
+
+def test_every_strip_plot_in_the_book_has_its_runs():
+    strip = _toystrip()
+    results = json.loads((BOOK / "results.json").read_text(encoding="utf-8"))
+    found = 0
+    for path, text in _book_texts().items():
+        for block in TOYSTRIP.finditer(text):
+            lines = [line for line in block.group(1).splitlines() if not line.startswith(":")]
+            for label, lab, key in strip.parse_rows(lines):
+                groups = strip.strip_values(results, lab, key)
+                assert len(groups["calibration"]) == len(results["seeds"]["calibration"]), (path.name, label)
+                found += 1
+    assert found > 0, "no toystrip in the book: the spread over seeds is shown nowhere"
+
+
 # --- no hand-typed numbers about the toy --------------------------------------------------
 # A decimal in a chapter must come from a {toy} or {param} role, unless its paragraph (or
 # table) cites a paper: numbers from papers stay typed, with their citation. Code (fenced or
