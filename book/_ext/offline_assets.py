@@ -63,6 +63,23 @@ MATHJAX_SKIP = {
 }
 STATIC_SUBDIR = "offline"  # inside the built book's _static/
 
+# On pages with explorers, between require.js and the widget manager (embed-amd.js):
+# - the manager finds its icon fonts next to the AMD module that loads them; without a path
+#   require.js places that module next to the page (labs/@jupyter-widgets/...: not found);
+# - ipywidgets 8 typesets widget labels with MathJax 2's API (MathJax.Hub.Queue), which
+#   MathJax 3 lacks: every explorer logged a TypeError. A two-line shim maps it to MathJax 3.
+WIDGET_PAGE_JS = """
+require.config({paths: {"@jupyter-widgets/html-manager/dist": "%(dist)s"}});
+document.addEventListener("DOMContentLoaded", function () {
+  if (window.MathJax && !window.MathJax.Hub && window.MathJax.startup) {
+    window.MathJax.Hub = {Queue: function (job) {
+      var element = Array.isArray(job) ? job[2] : null;
+      if (element) { MathJax.startup.promise.then(function () { return MathJax.typesetPromise([element]); }); }
+    }};
+  }
+});
+"""
+
 # Shown in place of each explorer when the widget scripts are not in this build.
 FALLBACK_JS = """
 document.addEventListener("DOMContentLoaded", function () {
@@ -91,8 +108,9 @@ def mathjax_dir() -> Path:
             "a local MathJax 3 is needed for the offline book: install the book extra "
             "(pip install -e '.[book]', which brings django-static-mathjax)"
         )
-    if not mathjax_version(root).startswith("3."):
-        raise RuntimeError(f"MathJax 3 expected in {root}, found {mathjax_version(root)}: pip install 'django-static-mathjax<4'")
+    version = mathjax_version(root)
+    if not version.startswith("3."):
+        raise RuntimeError(f"MathJax 3 expected in {root}, found {version}: pip install 'django-static-mathjax<4'")
     return root
 
 
@@ -161,24 +179,27 @@ def _configure(app, config) -> None:
     root = mathjax_dir()
     config.mathjax_path = f"{STATIC_SUBDIR}/mathjax/es5/{MATHJAX_COMPONENT}"
     scripts = widget_scripts(web_assets_dir())
-    if scripts:
-        # Plain <script src> tags: no integrity/crossorigin, which break file:// pages.
-        config.nb_ipywidgets_js = {
-            f"{STATIC_SUBDIR}/requirejs/require.js": {},
-            f"{STATIC_SUBDIR}/html-manager/dist/embed-amd.js": {},
-        }
-    else:
-        config.nb_ipywidgets_js = {}
+    # myst-nb still stores each lab's widget state in its page; the scripts that draw it
+    # are added by _widget_page_scripts (in the order they need).
+    config.nb_ipywidgets_js = {}
     app.personalab_offline = {"mathjax": root, "widgets": scripts}
 
 
-def _fallback_on_widget_pages(app, pagename, templatename, context, doctree) -> None:
+def _widget_page_scripts(app, pagename, templatename, context, doctree) -> None:
     offline = app.personalab_offline
-    if not offline or offline["widgets"]:
+    if not offline:
         return
     from myst_nb.sphinx_ import NbMetadataCollector
 
-    if "ipywidgets_state" in NbMetadataCollector.get_js_files(app.env, pagename):
+    if "ipywidgets_state" not in NbMetadataCollector.get_js_files(app.env, pagename):
+        return
+    if offline["widgets"]:
+        # Plain <script src> tags: no integrity/crossorigin, which break file:// pages.
+        dist = context["pathto"](f"_static/{STATIC_SUBDIR}/html-manager/dist", 1)
+        app.add_js_file(f"{STATIC_SUBDIR}/requirejs/require.js")
+        app.add_js_file(None, body=WIDGET_PAGE_JS % {"dist": dist})
+        app.add_js_file(f"{STATIC_SUBDIR}/html-manager/dist/embed-amd.js")
+    else:
         app.add_js_file(None, body=FALLBACK_JS)
 
 
@@ -190,8 +211,9 @@ def _copy_assets(app, exception) -> None:
     root = offline["mathjax"]
     target = static / "mathjax"
     shutil.rmtree(target, ignore_errors=True)
+    es5 = root / "es5"
     shutil.copytree(
-        root / "es5", target / "es5", ignore=lambda d, names: [n for n in names if n in MATHJAX_SKIP and d.endswith("es5")]
+        es5, target / "es5", ignore=lambda d, names: [n for n in names if n in MATHJAX_SKIP and Path(d) == es5]
     )
     for name in ("LICENSE", "package.json"):
         shutil.copy2(root / name, target / name)
@@ -204,7 +226,7 @@ def _copy_assets(app, exception) -> None:
 
 def setup(app) -> dict:
     app.connect("config-inited", _configure)
-    app.connect("html-page-context", _fallback_on_widget_pages)
+    app.connect("html-page-context", _widget_page_scripts)
     app.connect("build-finished", _copy_assets)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
 
