@@ -340,7 +340,8 @@ LAYOUT_REPORT = """() => {
     pre.style.whiteSpace = old;
     return over;
   };
-  const code = [...document.querySelectorAll('div.cell_input pre')].filter(overflowing);
+  // Code as the reader sees it (long strings wrap); tables as if they could not wrap.
+  const code = [...document.querySelectorAll('div.cell_input pre')].filter(p => p.scrollWidth > p.clientWidth + 1);
   const outputs = [...document.querySelectorAll('div.cell_output pre')];
   const tables = outputs.filter(p => tableLike(p.textContent) && overflowing(p));
   const images = [...document.querySelectorAll('article img')].map(i => i.getAttribute('alt') || '');
