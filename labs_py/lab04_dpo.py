@@ -179,13 +179,13 @@ for beta in BETAS:
     for name in ("kl_ref", "kl_dpo", "kl_rl", "slope"):
         record(f"dpo.bandit.{tag(beta)}.{name}", rows[beta][name])
 print(
-    f"{'β':>4s}{'π*':>26s}{'DPO':>26s}{'KL(ref‖π*)':>12s}{'KL(DPO‖π*)':>12s}{'KL(RLHF‖π*)':>12s}{'slope':>7s}"
+    f"{'β':>4s}{'π*':>26s}{'DPO':>26s}{'KL(ref‖π*)':>11s}{'KL(DPO‖π*)':>11s}{'KL(RLHF‖π*)':>12s}{'slope':>7s}"
 )
 for beta, r in rows.items():
     print(
-        # Column widths keep the table within the book's text column (99 characters).
+        # Column widths keep the table within the book's text column (97 characters).
         f"{beta:4g}{np.array2string(r['opt'], precision=3):>26s}{np.array2string(r['dpo'], precision=3):>26s}"
-        f"{r['kl_ref']:12.4f}{r['kl_dpo']:12.2e}{r['kl_rl']:12.2e}{r['slope']:7.3f}"
+        f"{r['kl_ref']:11.4f}{r['kl_dpo']:11.2e}{r['kl_rl']:12.2e}{r['slope']:7.3f}"
     )
 
 # %% mystnb={"image": {"alt": "One bar chart per β: the probabilities of the four bandit replies under the reference policy, the exact optimum π*, DPO and RLHF."}}
