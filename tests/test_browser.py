@@ -418,8 +418,9 @@ def test_a_lab_explorer_served_by_voila_updates_when_the_dialogue_changes(browse
         f"--port={port}",
         "--Voila.ip=127.0.0.1",
     ]
-    # Only the widget manager: other JupyterLab extensions in the environment are not the lab's.
-    command.append("--VoilaConfiguration.extension_allowlist=['@voila-dashboards/widgets-manager8']")
+    # jupytext's JupyterLab extension (a dev tool in this environment) fails to load in voila
+    # and would log an error that is not the lab's; the widget manager must stay enabled.
+    command.append("--VoilaConfiguration.extension_denylist=['jupyterlab-jupytext']")
     server = subprocess.Popen(command, cwd=LABS, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}/"
