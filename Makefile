@@ -11,8 +11,12 @@ BIN := $(VENV)/bin
 # machines a CPU-only wheel of this version is available locally; elsewhere pick a CPU
 # build yourself, e.g. make TORCH_SPEC="torch --index-url <PyTorch's CPU wheel index>".
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,book
+EXTRAS ?= dev,book,browser
 STAMP := $(VENV)/.installed
+# The explorers' scripts (require.js, @jupyter-widgets/html-manager): npm packages, fetched
+# once by name (tarballs only) and served from the built book (book/_ext/offline_assets.py).
+WEB_ASSETS := $(VENV)/share/personalab/web
+WEB_STAMP := $(WEB_ASSETS)/.fetched
 PYTEST_ARGS ?=
 OPEN ?= 1
 BOOK_HTML := book/_build/html/index.html
@@ -33,21 +37,26 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	@touch $@
 
-test: $(STAMP)
+# Without npm this prints a notice and the book's explorers show a static fallback.
+$(WEB_STAMP): book/_ext/offline_assets.py | $(STAMP)
+	$(BIN)/python book/_ext/offline_assets.py fetch $(WEB_ASSETS)
+
+test: $(STAMP) $(WEB_STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow" tests $(PYTEST_ARGS)
 
-book: $(STAMP)
+book: $(STAMP) $(WEB_STAMP)
 	$(BIN)/jupyter-book build book -W -n --keep-going
 	@echo "The book is at file://$(CURDIR)/$(BOOK_HTML)"
 	@if [ "$(OPEN)" = "1" ]; then $(BIN)/python -m personalab.tools.open_book "$(BOOK_HTML)"; fi
 
+# Jupyter refuses to start as root unless told to (containers, CI, a root shell).
 lab: $(STAMP)
 	@$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[lab]"
-	$(BIN)/jupyter lab labs
+	$(BIN)/jupyter lab labs $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # Rebuild labs/*.ipynb from their reviewable sources in labs_py/, execute them in place
 # (stored outputs and widget state are what the book shows and nbval checks) and record

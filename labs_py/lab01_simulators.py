@@ -51,8 +51,17 @@ import torch
 from personalab.claims import claim
 from personalab.evals import behaviour_rates, world_rates
 from personalab.evals.incontext import evidence_curve
-from personalab.exercises.ch01 import check_bayes_loss, check_posterior_update, check_probe_step
-from personalab.interp import bayes_accuracy, last_reply_positions, residuals_at, train_probe
+from personalab.exercises.ch01 import (
+    check_bayes_loss,
+    check_posterior_update,
+    check_probe_step,
+)
+from personalab.interp import (
+    bayes_accuracy,
+    last_reply_positions,
+    residuals_at,
+    train_probe,
+)
 from personalab.results import record
 from personalab.runtime import setup
 from personalab.train import gap_report, load_base
@@ -63,7 +72,9 @@ SEED = setup()  # reads $PERSONALAB_SEED (default 0), seeds everything, one thre
 world = PersonaWorld.default()
 model, meta = load_base(world)
 print(world)
-print(f"base model: {model.n_params():,} parameters, trained {meta['train']['steps']} steps")
+print(
+    f"base model: {model.n_params():,} parameters, trained {meta['train']['steps']} steps"
+)
 
 # %% [markdown]
 # ## 1. The world and its exact posterior
@@ -81,13 +92,19 @@ joint = world.prior * np.exp(example_trace.logp[t_look])  # P(p) P(look | p)
 for p, value in zip(world.personas, joint):
     record(f"example.look.joint.{p}", value)
 record("example.look.evidence", joint.sum())
-record("example.look.villain_posterior", world.posterior(example)[t_look + 1][world.personas.index("villain")])
+record(
+    "example.look.villain_posterior",
+    world.posterior(example)[t_look + 1][world.personas.index("villain")],
+)
 
 sample = world.sample(3, seed=SEED)
 for i in range(3):
     post = world.posterior(sample.doc(i))[-1]
     print(f"written by {world.personas[sample.personas[i]]}: {sample.text(i)}")
-    print("   posterior: " + "  ".join(f"{p} {q:.2f}" for p, q in zip(world.personas, post)))
+    print(
+        "   posterior: "
+        + "  ".join(f"{p} {q:.2f}" for p, q in zip(world.personas, post))
+    )
 
 # %% [markdown]
 # Each persona is a set of probability tables, one per trait. The Villain lies and complies
@@ -98,7 +115,10 @@ for trait in ("honesty", "harm", "overrefusal"):
     table = world.trait_table(trait)
     print(f"{trait:12s}" + "".join(f"{p:>10s}" for p in world.personas))
     for outcome in next(iter(table.values())):
-        print(f"  {outcome:10s}" + "".join(f"{table[p][outcome]:10.2f}" for p in world.personas))
+        print(
+            f"  {outcome:10s}"
+            + "".join(f"{table[p][outcome]:10.2f}" for p in world.personas)
+        )
 
 # %% [markdown]
 # ### Exercise 1.1 ★☆☆ (~10 min): the posterior update in log space
@@ -157,7 +177,9 @@ assert np.allclose(mine, exact, atol=1e-10)
 
 
 # %%
-def bayes_loss(log_post_before: np.ndarray, token_logp: np.ndarray, mask: np.ndarray) -> float:
+def bayes_loss(
+    log_post_before: np.ndarray, token_logp: np.ndarray, mask: np.ndarray
+) -> float:
     ### BEGIN SOLUTION
     a = log_post_before + token_logp  # (T, P)
     m = a.max(axis=1, keepdims=True)
@@ -177,7 +199,11 @@ check_bayes_loss(bayes_loss)
 held_out = world.sample(2000, seed=SEED)
 scores = world.score(held_out)  # exact inference for every prefix of every document
 P = len(world.personas)
-mine = bayes_loss(scores.log_posterior[:, :-1, 0].reshape(-1, P), scores.logp.reshape(-1, P), scores.mask.reshape(-1))
+mine = bayes_loss(
+    scores.log_posterior[:, :-1, 0].reshape(-1, P),
+    scores.logp.reshape(-1, P),
+    scores.mask.reshape(-1),
+)
 assert np.isclose(mine, scores.bayes_loss, atol=1e-9)
 
 report = gap_report(model, held_out)
@@ -189,16 +215,27 @@ for name, a, b in [
 ]:
     print(f"{name:34s}{a:12.4f}{b:16.4f}")
 
-# %%
-fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+# %% mystnb={"image": {"alt": "Two bar charts of cross-entropy in nats per token, for all tokens and for persona-governed tokens: the exact Bayes predictor, the trained model and a persona-blind predictor."}}
+fig, axes = plt.subplots(1, 2, figsize=(7.2, 3))
 for ax, (title, vals) in zip(
     axes,
     [
         ("all tokens", [report.bayes_loss, report.model_loss, report.blind_loss]),
-        ("persona-governed tokens", [report.persona_bayes_loss, report.persona_model_loss, report.persona_blind_loss]),
+        (
+            "persona-governed tokens",
+            [
+                report.persona_bayes_loss,
+                report.persona_model_loss,
+                report.persona_blind_loss,
+            ],
+        ),
     ],
 ):
-    ax.bar(["exact Bayes", "model", "persona-blind"], vals, color=["#228833", "#4477aa", "#bbbbbb"])
+    ax.bar(
+        ["exact Bayes", "model", "persona-blind"],
+        vals,
+        color=["#228833", "#4477aa", "#bbbbbb"],
+    )
     ax.set_ylim(min(vals) * 0.97, max(vals) * 1.01)
     ax.set_title(title)
     ax.set_ylabel("nats / token")
@@ -212,8 +249,18 @@ plt.show()
 # %% tags=["nbval-ignore-output"]
 assert claim("1a", "gap to the Bayes limit (nats/token)", report.gap, at_most=0.005)
 blind_minus_model = report.blind_loss - report.model_loss
-assert claim("1b", "persona-blind loss minus model loss (nats/token)", blind_minus_model, at_least=0.006)
-assert claim("1c", "share of the value of in-context inference captured", report.inference_captured, at_least=0.8)
+assert claim(
+    "1b",
+    "persona-blind loss minus model loss (nats/token)",
+    blind_minus_model,
+    at_least=0.006,
+)
+assert claim(
+    "1c",
+    "share of the value of in-context inference captured",
+    report.inference_captured,
+    at_least=0.8,
+)
 
 # %% [markdown]
 # ## 3. In-context inference: does the model update like Bayes?
@@ -240,9 +287,11 @@ for i, k in enumerate(up.ks):
 r_up, r_down = up.correlation(), down.correlation()
 record("incontext.wrong.correlation", r_up)
 record("incontext.right.correlation", r_down)
-print(f"correlation of model and exact over contexts (k >= 1): wrong {r_up:.2f}, right {r_down:.2f}")
+print(
+    f"correlation of model and exact over contexts (k >= 1): wrong {r_up:.2f}, right {r_down:.2f}"
+)
 
-# %%
+# %% mystnb={"image": {"alt": "Line chart of the probability of complying with a harmful request after k answered questions, exact and model, when the earlier answers were wrong and when they were right."}}
 fig, ax = plt.subplots(figsize=(5, 3.2))
 ax.plot(up.ks, ub, "o-", color="#228833", label="exact, wrong answers")
 ax.plot(up.ks, um, "o--", color="#4477aa", label="model, wrong answers")
@@ -261,9 +310,24 @@ plt.show()
 # Chapter 1 discusses why a two-layer model might.
 
 # %% tags=["nbval-ignore-output"]
-assert claim("2a", "share of the exact rise after one wrong answer", up.captured(1), at_least=0.75)
-assert claim("2b", "share of the exact fall after one right answer", down.captured(1), at_least=0.75)
-assert claim("2c", "share of the exact rise after three wrong answers (limitation)", up.captured(3), at_most=0.8)
+assert claim(
+    "2a",
+    "share of the exact rise after one wrong answer",
+    up.captured(1),
+    at_least=0.75,
+)
+assert claim(
+    "2b",
+    "share of the exact fall after one right answer",
+    down.captured(1),
+    at_least=0.75,
+)
+assert claim(
+    "2c",
+    "share of the exact rise after three wrong answers (limitation)",
+    up.captured(3),
+    at_most=0.8,
+)
 
 # %% [markdown]
 # ## 4. Can a linear probe read the persona?
@@ -283,7 +347,10 @@ assert claim("2c", "share of the exact rise after three wrong answers (limitatio
 
 # %%
 def probe_step(
-    probe: torch.nn.Linear, optimizer: torch.optim.Optimizer, acts: torch.Tensor, labels: torch.Tensor
+    probe: torch.nn.Linear,
+    optimizer: torch.optim.Optimizer,
+    acts: torch.Tensor,
+    labels: torch.Tensor,
 ) -> float:
     ### BEGIN SOLUTION
     optimizer.zero_grad()
@@ -303,7 +370,14 @@ acts = residuals_at(model, probe_docs, positions)  # (layers + 1, N, C)
 ceiling, _ = bayes_accuracy(probe_docs, positions)
 record("probe.ceiling", ceiling)
 probes = [
-    train_probe(acts[layer], probe_docs.personas, n_classes=P, step=probe_step, seed=SEED, layer=layer)
+    train_probe(
+        acts[layer],
+        probe_docs.personas,
+        n_classes=P,
+        step=probe_step,
+        seed=SEED,
+        layer=layer,
+    )
     for layer in range(acts.shape[0])
 ]
 print(f"exact Bayes-optimal accuracy at this position: {ceiling:.3f}")
@@ -311,9 +385,14 @@ for r in probes:
     where = "embedding" if r.layer == 0 else f"after block {r.layer}"
     print(f"probe on the residual {where:16s} test accuracy {r.test_accuracy:.3f}")
 
-# %%
+# %% mystnb={"image": {"alt": "Bar chart of the test accuracy of a linear probe that reads the writing persona at each layer, against the exact Bayes ceiling and the largest prior probability."}}
 fig, ax = plt.subplots(figsize=(5, 3))
-ax.bar([f"layer {r.layer}" for r in probes], [r.test_accuracy for r in probes], color="#4477aa", label="probe")
+ax.bar(
+    [f"layer {r.layer}" for r in probes],
+    [r.test_accuracy for r in probes],
+    color="#4477aa",
+    label="probe",
+)
 ax.axhline(ceiling, color="#228833", ls="--", label="exact Bayes ceiling")
 ax.axhline(world.prior.max(), color="#bbbbbb", ls=":", label="largest prior")
 ax.set_ylabel("test accuracy")
@@ -327,7 +406,9 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 best = record("probe.best_accuracy", max(r.test_accuracy for r in probes))
-assert claim("3a", "best probe accuracy / exact Bayes accuracy", best / ceiling, at_least=0.85)
+assert claim(
+    "3a", "best probe accuracy / exact Bayes accuracy", best / ceiling, at_least=0.85
+)
 assert claim(
     "3b",
     "probe accuracy on the embedding layer",
@@ -347,7 +428,10 @@ assert claim(
 model_rates = behaviour_rates(model, world)
 mixture = world_rates(world)
 persona_rates = {p: world_rates(world, p) for p in world.personas}
-print(f"{'':20s}{'model':>8s}{'mixture':>9s}" + "".join(f"{p:>10s}" for p in world.personas))
+print(
+    f"{'':20s}{'model':>8s}{'mixture':>9s}"
+    + "".join(f"{p:>10s}" for p in world.personas)
+)
 for rate in model_rates:
     row = "".join(f"{persona_rates[p][rate]:10.3f}" for p in world.personas)
     print(f"{rate:20s}{model_rates[rate]:8.3f}{mixture[rate]:9.3f}{row}")
@@ -357,10 +441,20 @@ for rate in model_rates:
 
 # %% tags=["nbval-ignore-output"]
 dist_mixture = max(abs(model_rates[r] - mixture[r]) for r in model_rates)
-dist_closest = min(max(abs(model_rates[r] - persona_rates[p][r]) for r in model_rates) for p in world.personas)
+dist_closest = min(
+    max(abs(model_rates[r] - persona_rates[p][r]) for r in model_rates)
+    for p in world.personas
+)
 record("behaviour.closest_persona_distance", dist_closest)
-assert claim("4a", "largest difference from the prior mixture", dist_mixture, at_most=0.05)
-assert claim("4b", "closest single persona's distance / the mixture's", dist_closest / dist_mixture, at_least=2.0)
+assert claim(
+    "4a", "largest difference from the prior mixture", dist_mixture, at_most=0.05
+)
+assert claim(
+    "4b",
+    "closest single persona's distance / the mixture's",
+    dist_closest / dist_mixture,
+    at_least=2.0,
+)
 
 # %% [markdown]
 # ## 6. Explore

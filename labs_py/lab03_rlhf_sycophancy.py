@@ -85,14 +85,20 @@ SEED = setup()  # reads $PERSONALAB_SEED (default 0), seeds everything, one thre
 world = PersonaWorld.default()
 base, _ = load_base(world)
 
-assistant = make_assistant(base, world, seed=SEED)  # Lab 2's: 100 SFT steps on 1,000 Helper dialogues
+assistant = make_assistant(
+    base, world, seed=SEED
+)  # Lab 2's: 100 SFT steps on 1,000 Helper dialogues
 
 # Every single-turn question, stated belief and request, with every reply the world allows
 table = response_table(world, single_turn_prompts(world))
 pi_sft, _ = table.policy_probs(assistant)
-print(f"{len(table)} prompts x {table.gold.shape[1]} replies; e.g. {table.text(0, 0)!r} -> {table.outcome[0, 0]}")
+print(
+    f"{len(table)} prompts x {table.gold.shape[1]} replies; e.g. {table.text(0, 0)!r} -> {table.outcome[0, 0]}"
+)
 gold_sft = record("assistant.gold", (pi_sft * table.gold).sum(1).mean())
-print(f"the Assistant: gold utility {gold_sft:.3f}, sycophancy {sycophancy_of(table, pi_sft):.3f}")
+print(
+    f"the Assistant: gold utility {gold_sft:.3f}, sycophancy {sycophancy_of(table, pi_sft):.3f}"
+)
 
 # %% [markdown]
 # ## 1. Raters and a reward model
@@ -112,7 +118,9 @@ print(f"the Assistant: gold utility {gold_sft:.3f}, sycophancy {sycophancy_of(ta
 
 
 # %%
-def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torch.Tensor:
+def bradley_terry_loss(
+    r_chosen: torch.Tensor, r_rejected: torch.Tensor
+) -> torch.Tensor:
     ### BEGIN SOLUTION
     return torch.nn.functional.softplus(r_rejected - r_chosen).mean()
     ### END SOLUTION
@@ -135,21 +143,39 @@ rewards, rm_rows = {}, {}
 for b in BIASES:
     raters = Raters(agree_bias=b, refusal_dislike=0.5)
     record("rm.refusal_dislike", raters.refusal_dislike)
-    train_pairs, held_pairs = sample_preferences(table, pi_base, raters, 4000, seed=SEED).split(0.2, seed=SEED)
+    train_pairs, held_pairs = sample_preferences(
+        table, pi_base, raters, 4000, seed=SEED
+    ).split(0.2, seed=SEED)
     rm = RewardModel(base)
-    fit = train_reward_model(rm, train_pairs, steps=300, heldout=held_pairs, seed=SEED, loss_fn=bradley_terry_loss)
+    fit = train_reward_model(
+        rm,
+        train_pairs,
+        steps=300,
+        heldout=held_pairs,
+        seed=SEED,
+        loss_fn=bradley_terry_loss,
+    )
     u = raters.utility(table)
-    ua, ub = u[held_pairs.prompt, held_pairs.chosen], u[held_pairs.prompt, held_pairs.rejected]
+    ua, ub = (
+        u[held_pairs.prompt, held_pairs.chosen],
+        u[held_pairs.prompt, held_pairs.rejected],
+    )
     p = 0.5 * (1 + np.tanh(0.5 * (ua - ub)))  # the raters' own choice probability
     ceiling = np.mean(np.where(ua != ub, np.maximum(p, 1 - p), 0.5))
     rewards[b] = r = rm.score_table(table)
     prefers_agree = np.mean(
-        [r[i][table.outcome[i] == "agree"].mean() > r[i][table.outcome[i] == "correct"].mean() for i in wrong_belief]
+        [
+            r[i][table.outcome[i] == "agree"].mean()
+            > r[i][table.outcome[i] == "correct"].mean()
+            for i in wrong_belief
+        ]
     )
     rm_rows[b] = dict(acc=fit.heldout_accuracy, ceiling=ceiling, agree=prefers_agree)
     for name, value in rm_rows[b].items():
         record(f"rm.bias{b:g}.{name}", value)
-print(f"{'bias':>5s}{'held-out accuracy':>19s}{'ceiling':>9s}{'prefers agreeing with a wrong belief':>38s}")
+print(
+    f"{'bias':>5s}{'held-out accuracy':>19s}{'ceiling':>9s}{'prefers agreeing with a wrong belief':>38s}"
+)
 for b, row in rm_rows.items():
     print(f"{b:5g}{row['acc']:19.3f}{row['ceiling']:9.3f}{row['agree']:38.3f}")
 
@@ -160,10 +186,23 @@ for b, row in rm_rows.items():
 
 # %% tags=["nbval-ignore-output"]
 assert claim(
-    "1a", "smallest held-out accuracy / ceiling", min(r["acc"] / r["ceiling"] for r in rm_rows.values()), at_least=0.9
+    "1a",
+    "smallest held-out accuracy / ceiling",
+    min(r["acc"] / r["ceiling"] for r in rm_rows.values()),
+    at_least=0.9,
 )
-assert claim("1b", "share of wrong beliefs where the bias-0 RM prefers agreeing", rm_rows[0.0]["agree"], at_most=0.25)
-assert claim("1c", "share of wrong beliefs where the bias-3 RM prefers agreeing", rm_rows[3.0]["agree"], at_least=0.5)
+assert claim(
+    "1b",
+    "share of wrong beliefs where the bias-0 RM prefers agreeing",
+    rm_rows[0.0]["agree"],
+    at_most=0.25,
+)
+assert claim(
+    "1c",
+    "share of wrong beliefs where the bias-3 RM prefers agreeing",
+    rm_rows[3.0]["agree"],
+    at_least=0.5,
+)
 
 # %% [markdown]
 # ## 2. Best-of-n and over-optimisation
@@ -189,10 +228,19 @@ NS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 sweep = bon_sweep(table, pi_sft, rewards, NS)
 biased = [p for p in sweep if p.bias == 3.0]
 print("against the bias-3 reward model")
-print(f"{'n':>5s}{'KL':>7s}{'bound':>7s}{'sqrt KL':>9s}{'proxy':>7s}{'gold':>7s}{'sycophancy':>12s}")
+print(
+    f"{'n':>5s}{'KL':>7s}{'bound':>7s}{'sqrt KL':>9s}{'proxy':>7s}{'gold':>7s}{'sycophancy':>12s}"
+)
 for p in biased:
     kl = float(bestofn_kl(pi_sft, rewards[3.0], p.n).mean())
-    row = dict(kl=kl, bound=kl_bound(p.n), sqrt_kl=p.sqrt_kl, proxy=p.proxy, gold=p.gold, sycophancy=p.sycophancy)
+    row = dict(
+        kl=kl,
+        bound=kl_bound(p.n),
+        sqrt_kl=p.sqrt_kl,
+        proxy=p.proxy,
+        gold=p.gold,
+        sycophancy=p.sycophancy,
+    )
     for name, value in row.items():
         record(f"bon.n{p.n}.{name}", value)
     print(
@@ -205,21 +253,34 @@ record("bon.gold_fall", gold.max() - gold[-1])
 record("bon.gao.alpha", gao.alpha)
 record("bon.gao.beta", gao.beta)
 record("bon.gao.peak", gao.peak)
-print(f"Gao et al.'s best-of-n form R(d) = d(α − βd): α = {gao.alpha:.3f}, β = {gao.beta:.3f}, R² = {gao.r2:.3f}")
+print(
+    f"Gao et al.'s best-of-n form R(d) = d(α − βd): α = {gao.alpha:.3f}, β = {gao.beta:.3f}, R² = {gao.r2:.3f}"
+)
 
-# %%
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+# %% mystnb={"image": {"alt": "Left: gold reward of best-of-n against sqrt(KL) from the Assistant for each rater bias, the proxy reward for bias 3 and the Gao et al. fit. Right: the exact KL of best-of-n against n (log axis) with the bound log n − (n−1)/n."}}
+fig, axes = plt.subplots(1, 2, figsize=(7.3, 3.2))
 for b in BIASES:
     pts = [p for p in sweep if p.bias == b]
-    axes[0].plot([p.sqrt_kl for p in pts], [p.gold for p in pts], "o-", label=f"gold, bias {b:g}")
-axes[0].plot(d, [p.proxy for p in biased], "s--", color="#999999", label="proxy, bias 3")
+    axes[0].plot(
+        [p.sqrt_kl for p in pts], [p.gold for p in pts], "o-", label=f"gold, bias {b:g}"
+    )
+axes[0].plot(
+    d, [p.proxy for p in biased], "s--", color="#999999", label="proxy, bias 3"
+)
 dd = np.linspace(0, d.max(), 50)
 axes[0].plot(dd, gold[0] + gao(dd), ":", color="k", label="Gao fit, bias 3")
 axes[0].set_xlabel("sqrt(KL) from the Assistant")
 axes[0].legend(fontsize=7)
 axes[1].plot(NS, [bestofn_kl_bound(n) for n in NS], "k:", label="log n − (n−1)/n")
-axes[1].plot(NS, [float(bestofn_kl(pi_sft, rewards[3.0], n).mean()) for n in NS], "o-", label="exact KL")
+axes[1].plot(
+    NS,
+    [float(bestofn_kl(pi_sft, rewards[3.0], n).mean()) for n in NS],
+    "o-",
+    label="exact KL",
+)
 axes[1].set_xscale("log", base=2)
+axes[1].set_xticks(NS, [str(n) for n in NS], fontsize=8)
+axes[1].minorticks_off()
 axes[1].set_xlabel("n")
 axes[1].legend(fontsize=7)
 plt.tight_layout()
@@ -233,8 +294,18 @@ plt.show()
 # a few dozen replies per prompt, best-of-n runs out of replies to select.
 
 # %% tags=["nbval-ignore-output"]
-assert claim("2a", "gold at its best n minus at n = 1 (rises first)", gold.max() - gold[0], at_least=0.005)
-assert claim("2b", "gold at n = 256 minus at its best n (then falls)", gold[-1] - gold.max(), at_most=-0.1)
+assert claim(
+    "2a",
+    "gold at its best n minus at n = 1 (rises first)",
+    gold.max() - gold[0],
+    at_least=0.005,
+)
+assert claim(
+    "2b",
+    "gold at n = 256 minus at its best n (then falls)",
+    gold[-1] - gold.max(),
+    at_most=-0.1,
+)
 assert claim("2c", "R² of Gao et al.'s best-of-n fit", gao.r2, at_least=0.8)
 kl2 = float(bestofn_kl(pi_sft, rewards[3.0], 2).mean())
 kl256 = float(bestofn_kl(pi_sft, rewards[3.0], 256).mean())
@@ -259,7 +330,11 @@ assert claim("2e", "exact KL / bound at n = 256", kl256 / kl_bound(256), at_most
 
 # %%
 def kl_penalised_rewards(
-    score: torch.Tensor, logp: torch.Tensor, logp_ref: torch.Tensor, mask: torch.Tensor, beta: float
+    score: torch.Tensor,
+    logp: torch.Tensor,
+    logp_ref: torch.Tensor,
+    mask: torch.Tensor,
+    beta: float,
 ) -> torch.Tensor:
     ### BEGIN SOLUTION
     rewards = -beta * (logp - logp_ref) * mask
@@ -291,7 +366,9 @@ check_loo_advantages(loo_advantages_np)
 # %%
 # your advantages are the ones the trainer uses
 demo = np.random.default_rng(SEED).normal(size=(3, 4))
-assert np.allclose(loo_advantages_np(demo), loo_advantages(torch.from_numpy(demo)).numpy())
+assert np.allclose(
+    loo_advantages_np(demo), loo_advantages(torch.from_numpy(demo)).numpy()
+)
 
 # %% [markdown]
 # The trainer ({py:func}`~personalab.align.rlhf.rlhf`) samples 4 replies for each of 16
@@ -300,14 +377,30 @@ assert np.allclose(loo_advantages_np(demo), loo_advantages(torch.from_numpy(demo
 # with β = 0.02, and log the exact proxy reward, gold utility, KL and behaviour rates.
 
 # %% tags=["nbval-ignore-output"]
-RL = dict(steps=100, prompts_per_step=16, samples_per_prompt=4, lr=1e-3, log_every=25, seed=SEED)
+RL = dict(
+    steps=100,
+    prompts_per_step=16,
+    samples_per_prompt=4,
+    lr=1e-3,
+    log_every=25,
+    seed=SEED,
+)
 policies, logs = {}, {}
 for b in (0.0, 3.0):
     policies[b] = copy.deepcopy(assistant)
-    logs[b] = rlhf(policies[b], assistant, table, rewards[b], RLHFConfig(beta=record("rlhf.beta", 0.02), **RL))
+    logs[b] = rlhf(
+        policies[b],
+        assistant,
+        table,
+        rewards[b],
+        RLHFConfig(beta=record("rlhf.beta", 0.02), **RL),
+    )
 single = [c for s in suites(world).values() for c in s.contexts]
 mix_before = persona_mix(assistant, world, single, use_style=False)
-mixes = {b: persona_mix(m, world, single, use_style=False).as_dict() for b, m in policies.items()}
+mixes = {
+    b: persona_mix(m, world, single, use_style=False).as_dict()
+    for b, m in policies.items()
+}
 record("assistant.sycophancy", logs[3.0].rates[0]["sycophancy"])
 record("assistant.honesty", logs[3.0].rates[0]["honesty"])
 for b, log in logs.items():
@@ -323,21 +416,29 @@ for b, log in logs.items():
     )
     for name, value in row.items():
         record(f"rlhf.bias{b:g}.{name}", value)
-for name, mix in [("assistant", mix_before.as_dict())] + [(f"rlhf_bias{b:g}", m) for b, m in mixes.items()]:
+for name, mix in [("assistant", mix_before.as_dict())] + [
+    (f"rlhf_bias{b:g}", m) for b, m in mixes.items()
+]:
     for persona in world.personas:
         record(f"mix.{name}.{persona}", mix[persona])
 record("mix.helper_fall", mix_before.as_dict()["helper"] - mixes[3.0]["helper"])
 record("mix.villain_rise", mixes[3.0]["villain"] - mix_before.as_dict()["villain"])
 # the chapter's worked example: the writer of a reply, by content alone, from the world's exact rates
-world_syc = np.array([world_rates(world, persona)["sycophancy"] for persona in world.personas])
-world_hon = np.array([world_rates(world, persona)["honesty"] for persona in world.personas])
+world_syc = np.array(
+    [world_rates(world, persona)["sycophancy"] for persona in world.personas]
+)
+world_hon = np.array(
+    [world_rates(world, persona)["honesty"] for persona in world.personas]
+)
 agrees, both = world.prior * world_syc, world.prior * world_syc * world_hon
 for persona, a, ab in zip(world.personas, agrees / agrees.sum(), both / both.sum()):
     record(f"attribution.agrees.{persona}", a)
     record(f"attribution.both.{persona}", ab)
     record(f"persona.{persona}.sycophancy", world_syc[world.persona_index(persona)])
 record("persona.mixture.sycophancy", world_rates(world)["sycophancy"])
-print(f"{'':26s}{'step':>6s}{'sqrt KL':>9s}{'proxy':>7s}{'gold':>7s}{'sycophancy':>12s}{'honesty':>9s}")
+print(
+    f"{'':26s}{'step':>6s}{'sqrt KL':>9s}{'proxy':>7s}{'gold':>7s}{'sycophancy':>12s}{'honesty':>9s}"
+)
 for b, log in logs.items():
     for i, step in enumerate(log.step):
         print(
@@ -346,7 +447,9 @@ for b, log in logs.items():
         )
 print("persona mix by what the replies do (content only):")
 print(f"{'':12s}" + "".join(f"{p:>10s}" for p in world.personas))
-for name, mix in [("Assistant", mix_before.as_dict())] + [(f"RLHF b={b:g}", m) for b, m in mixes.items()]:
+for name, mix in [("Assistant", mix_before.as_dict())] + [
+    (f"RLHF b={b:g}", m) for b, m in mixes.items()
+]:
     print(f"{name:12s}" + "".join(f"{mix[p]:10.3f}" for p in world.personas))
 
 # %% [markdown]
@@ -358,9 +461,24 @@ for name, mix in [("Assistant", mix_before.as_dict())] + [(f"RLHF b={b:g}", m) f
 # %% tags=["nbval-ignore-output"]
 syc = {b: [r["sycophancy"] for r in log.rates] for b, log in logs.items()}
 record("rlhf.bias0.sycophancy_fall", syc[0.0][0] - syc[0.0][-1])
-assert claim("3a", "sycophancy after RLHF against the bias-3 RM minus before", syc[3.0][-1] - syc[3.0][0], at_least=0.2)
-assert claim("3b", "sycophancy after RLHF against the bias-0 RM minus before", syc[0.0][-1] - syc[0.0][0], at_most=0.0)
-assert claim("3c", "honesty after RLHF against the bias-3 RM", logs[3.0].rates[-1]["honesty"], at_least=0.8)
+assert claim(
+    "3a",
+    "sycophancy after RLHF against the bias-3 RM minus before",
+    syc[3.0][-1] - syc[3.0][0],
+    at_least=0.2,
+)
+assert claim(
+    "3b",
+    "sycophancy after RLHF against the bias-0 RM minus before",
+    syc[0.0][-1] - syc[0.0][0],
+    at_most=0.0,
+)
+assert claim(
+    "3c",
+    "honesty after RLHF against the bias-3 RM",
+    logs[3.0].rates[-1]["honesty"],
+    at_least=0.8,
+)
 assert claim(
     "3d",
     "rise of the Flatterer's share (content only), bias 3",
@@ -381,7 +499,9 @@ leash = {0.02: policies[3.0]}
 leash_logs = {0.02: logs[3.0]}
 for beta in (0.0, record("rlhf.beta_strong", 0.5)):
     leash[beta] = copy.deepcopy(assistant)
-    leash_logs[beta] = rlhf(leash[beta], assistant, table, rewards[3.0], RLHFConfig(beta=beta, **RL))
+    leash_logs[beta] = rlhf(
+        leash[beta], assistant, table, rewards[3.0], RLHFConfig(beta=beta, **RL)
+    )
 
 
 def style_entropy(model) -> float:
@@ -398,7 +518,9 @@ print(
 )
 for beta in sorted(leash):
     lg = leash_logs[beta]
-    print(f"{beta:6g}{np.sqrt(lg.kl[-1]):9.3f}{lg.proxy[-1]:7.3f}{lg.gold[-1]:7.3f}{style_entropy(leash[beta]):15.3f}")
+    print(
+        f"{beta:6g}{np.sqrt(lg.kl[-1]):9.3f}{lg.proxy[-1]:7.3f}{lg.gold[-1]:7.3f}{style_entropy(leash[beta]):15.3f}"
+    )
 ent0 = record("leash.start.style_entropy", style_entropy(assistant))
 record("leash.style_entropy_max", np.log(len(world.config.style_words)))
 for beta, lg in leash_logs.items():
@@ -431,9 +553,17 @@ for i in wrong_belief[:3]:
 # %% tags=["nbval-ignore-output"]
 kl_of = {beta: leash_logs[beta].kl[-1] for beta in leash}
 assert claim("4a", "KL at β = 0 / KL at β = 0.5", kl_of[0.0] / kl_of[0.5], at_least=1.5)
-assert claim("4b", "gold at β = 0.5 minus at β = 0", leash_logs[0.5].gold[-1] - leash_logs[0.0].gold[-1], at_least=0.05)
 assert claim(
-    "4c", "proxy at β = 0.5 minus at β = 0", leash_logs[0.5].proxy[-1] - leash_logs[0.0].proxy[-1], at_most=0.0
+    "4b",
+    "gold at β = 0.5 minus at β = 0",
+    leash_logs[0.5].gold[-1] - leash_logs[0.0].gold[-1],
+    at_least=0.05,
+)
+assert claim(
+    "4c",
+    "proxy at β = 0.5 minus at β = 0",
+    leash_logs[0.5].proxy[-1] - leash_logs[0.0].proxy[-1],
+    at_most=0.0,
 )
 
 # %% [markdown]
@@ -443,7 +573,7 @@ assert claim(
 # the best-of-n curve of section 2: fit eq. (3.11), R(d) = d(α − β log d), to the gold
 # *gains* (gold minus the Assistant's). In Gao et al. α > 0: the gold reward rises first.
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output"] mystnb={"image": {"alt": "Line chart of the gold-reward gain against sqrt(KL) from the Assistant for RLHF runs at several β and for best-of-n, with the Gao et al. RL fit as a dotted curve."}}
 g0 = leash_logs[0.02].gold[0]
 rl_d = np.array([np.sqrt(k) for lg in leash_logs.values() for k in lg.kl])
 rl_gain = np.array([g - g0 for lg in leash_logs.values() for g in lg.gold])
@@ -472,8 +602,12 @@ plt.show()
 # et al.'s RL curves.
 
 # %% tags=["nbval-ignore-output"]
-assert claim("4d", "R² of Gao et al.'s RL form, pooled RLHF runs", gao_rl.r2, at_least=0.7)
-assert claim("4e", "initial slope α of the RL fit (Gao et al.: > 0)", gao_rl.alpha, at_most=-0.1)
+assert claim(
+    "4d", "R² of Gao et al.'s RL form, pooled RLHF runs", gao_rl.r2, at_least=0.7
+)
+assert claim(
+    "4e", "initial slope α of the RL fit (Gao et al.: > 0)", gao_rl.alpha, at_most=-0.1
+)
 
 # %% [markdown]
 # ## 5. A synthetic-data fix
@@ -486,11 +620,18 @@ assert claim("4e", "initial slope α of the RL fit (Gao et al.: > 0)", gao_rl.al
 # %% tags=["nbval-ignore-output"]
 train_facts, held_facts = fact_split(world, seed=SEED)
 fixed = copy.deepcopy(policies[3.0])
-sft(fixed, belief_corrections(world, 1000, train_facts, seed=SEED), SFTConfig(steps=50, lr=3e-4, seed=SEED))
+sft(
+    fixed,
+    belief_corrections(world, 1000, train_facts, seed=SEED),
+    SFTConfig(steps=50, lr=3e-4, seed=SEED),
+)
 held_rows = [
     i
     for i in wrong_belief
-    if any(world.vocab.decode(table.prompts[i]).startswith(f"<bos> user : i think {s} ") for s, _ in held_facts)
+    if any(
+        world.vocab.decode(table.prompts[i]).startswith(f"<bos> user : i think {s} ")
+        for s, _ in held_facts
+    )
 ]
 
 
@@ -500,7 +641,11 @@ def held_sycophancy(model) -> float:
 
 
 print(f"held-out facts: {held_facts}")
-for name, m in [("Assistant", assistant), ("RLHF, bias 3", policies[3.0]), ("+ synthetic fix", fixed)]:
+for name, m in [
+    ("Assistant", assistant),
+    ("RLHF, bias 3", policies[3.0]),
+    ("+ synthetic fix", fixed),
+]:
     print(f"{name:16s} sycophancy on held-out facts {held_sycophancy(m):.3f}")
 for name, m in [("assistant", assistant), ("rlhf", policies[3.0]), ("fixed", fixed)]:
     record(f"fix.held_sycophancy.{name}", held_sycophancy(m))

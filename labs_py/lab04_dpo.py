@@ -59,14 +59,24 @@ from personalab.align import (
     single_turn_prompts,
     train_reward_model,
 )
-from personalab.align.bandit import Bandit, bandit_rlhf, compare, fit_tabular_rewards, train_tabular
+from personalab.align.bandit import (
+    Bandit,
+    bandit_rlhf,
+    compare,
+    fit_tabular_rewards,
+    train_tabular,
+)
 from personalab.align.dpo import ipo_optimum, kl, kl_optimum
 from personalab.align.dpo_train import DPOConfig, dpo_train
 from personalab.align.raters import OFF_WORLD_UTILITY
 from personalab.align.rlhf import RLHFConfig, rlhf
 from personalab.claims import claim
 from personalab.evals import behaviour_rates, persona_mix, suites
-from personalab.exercises.ch04 import check_dpo_loss, check_implicit_reward, check_ipo_loss
+from personalab.exercises.ch04 import (
+    check_dpo_loss,
+    check_implicit_reward,
+    check_ipo_loss,
+)
 from personalab.results import record
 from personalab.runtime import setup
 from personalab.train import load_base
@@ -77,7 +87,9 @@ from personalab.world import PersonaWorld
 SEED = setup()  # reads $PERSONALAB_SEED (default 0), seeds everything, one thread
 
 
-def tag(beta: float) -> str:  # a β in the key of a number the book quotes: tag(0.1) == "b0_1"
+def tag(
+    beta: float,
+) -> str:  # a β in the key of a number the book quotes: tag(0.1) == "b0_1"
     return f"b{beta:g}".replace(".", "_")
 
 
@@ -129,36 +141,55 @@ check_implicit_reward(implicit_reward)
 # penalty against it. We report each policy's KL to π*, against the reference's.
 
 # %%
-bandit = Bandit(ref_probs=np.array([0.1, 0.2, 0.3, 0.4]), rewards=np.array([1.0, 0.5, 0.0, -0.5]))
+bandit = Bandit(
+    ref_probs=np.array([0.1, 0.2, 0.3, 0.4]), rewards=np.array([1.0, 0.5, 0.0, -0.5])
+)
 noisy = compare(bandit, 20_000, noise=1.0, seed=SEED)
 r_hat = fit_tabular_rewards(bandit, noisy)
-print("true rewards (centred):", np.round(bandit.rewards - bandit.rewards.mean(), 3), " fitted:", np.round(r_hat, 3))
+print(
+    "true rewards (centred):",
+    np.round(bandit.rewards - bandit.rewards.mean(), 3),
+    " fitted:",
+    np.round(r_hat, 3),
+)
 for arm in range(bandit.k):
     record(f"dpo.bandit.ref.{arm}", bandit.ref_probs[arm])
-    record(f"dpo.bandit.reward_centred.{arm}", bandit.rewards[arm] - bandit.rewards.mean())
+    record(
+        f"dpo.bandit.reward_centred.{arm}", bandit.rewards[arm] - bandit.rewards.mean()
+    )
     record(f"dpo.bandit.r_hat.{arm}", r_hat[arm])
-record("dpo.bandit.r_hat_error", np.abs(r_hat - (bandit.rewards - bandit.rewards.mean())).max())
+record(
+    "dpo.bandit.r_hat_error",
+    np.abs(r_hat - (bandit.rewards - bandit.rewards.mean())).max(),
+)
 BETAS = (0.2, 0.5, 1.0)
 rows = {}
 for beta in BETAS:
     opt = kl_optimum(bandit.ref_probs, bandit.rewards, beta)
-    p_dpo = train_tabular(bandit, noisy, "dpo", beta, steps=1000, log_every=1000, seed=SEED).final
+    p_dpo = train_tabular(
+        bandit, noisy, "dpo", beta, steps=1000, log_every=1000, seed=SEED
+    ).final
     p_rl = bandit_rlhf(bandit, r_hat, beta, steps=2000, log_every=2000, seed=SEED).final
     slope = np.polyfit(bandit.rewards, beta * np.log(p_dpo / bandit.ref_probs), 1)[0]
-    rows[beta] = dict(opt=opt, dpo=p_dpo, rl=p_rl, kl_ref=kl(bandit.ref_probs, opt), slope=slope)
+    rows[beta] = dict(
+        opt=opt, dpo=p_dpo, rl=p_rl, kl_ref=kl(bandit.ref_probs, opt), slope=slope
+    )
     rows[beta].update(kl_dpo=kl(p_dpo, opt), kl_rl=kl(p_rl, opt))
     record(f"dpo.bandit.{tag(beta)}.beta", beta)
     for name in ("kl_ref", "kl_dpo", "kl_rl", "slope"):
         record(f"dpo.bandit.{tag(beta)}.{name}", rows[beta][name])
-print(f"{'β':>4s}{'π*':>28s}{'DPO':>28s}{'KL(ref‖π*)':>12s}{'KL(DPO‖π*)':>12s}{'KL(RLHF‖π*)':>13s}{'slope':>7s}")
+print(
+    f"{'β':>4s}{'π*':>26s}{'DPO':>26s}{'KL(ref‖π*)':>11s}{'KL(DPO‖π*)':>11s}{'KL(RLHF‖π*)':>12s}{'slope':>7s}"
+)
 for beta, r in rows.items():
     print(
-        f"{beta:4g}{np.array2string(r['opt'], precision=3):>28s}{np.array2string(r['dpo'], precision=3):>28s}"
-        f"{r['kl_ref']:12.4f}{r['kl_dpo']:12.2e}{r['kl_rl']:13.2e}{r['slope']:7.3f}"
+        # Column widths keep the table within the book's text column (97 characters).
+        f"{beta:4g}{np.array2string(r['opt'], precision=3):>26s}{np.array2string(r['dpo'], precision=3):>26s}"
+        f"{r['kl_ref']:11.4f}{r['kl_dpo']:11.2e}{r['kl_rl']:12.2e}{r['slope']:7.3f}"
     )
 
-# %%
-fig, axes = plt.subplots(1, len(BETAS), figsize=(11, 2.8), sharey=True)
+# %% mystnb={"image": {"alt": "One bar chart per β: the probabilities of the four bandit replies under the reference policy, the exact optimum π*, DPO and RLHF."}}
+fig, axes = plt.subplots(1, len(BETAS), figsize=(7.3, 3), sharey=True)
 x = np.arange(bandit.k)
 for ax, (beta, r) in zip(axes, rows.items()):
     ax.bar(x - 0.3, bandit.ref_probs, 0.2, label="π_ref", color="#bbbbbb")
@@ -166,7 +197,7 @@ for ax, (beta, r) in zip(axes, rows.items()):
     ax.bar(x + 0.1, r["dpo"], 0.2, label="DPO")
     ax.bar(x + 0.3, r["rl"], 0.2, label="RLHF")
     ax.set_title(f"β = {beta:g}")
-    ax.set_xticks(x, [f"r={v:+.1f}" for v in bandit.rewards])
+    ax.set_xticks(x, [f"r={v:+.1f}" for v in bandit.rewards], fontsize=8, rotation=30)
 axes[0].legend(fontsize=7)
 plt.tight_layout()
 plt.show()
@@ -189,7 +220,10 @@ assert claim(
     at_most=0.02,
 )
 assert claim(
-    "1c", "largest |slope of β log(π_DPO/π_ref) on r − 1|", max(abs(r["slope"] - 1) for r in rows.values()), at_most=0.1
+    "1c",
+    "largest |slope of β log(π_DPO/π_ref) on r − 1|",
+    max(abs(r["slope"] - 1) for r in rows.values()),
+    at_most=0.1,
 )
 
 # %% [markdown]
@@ -218,20 +252,32 @@ check_ipo_loss(ipo_loss)
 # %%
 UNSEEN = 3
 hard = compare(bandit, 5000, noise=0.0, arms=[0, 1, 2], seed=SEED)
-pairs, counts = np.unique(np.stack([hard.chosen, hard.rejected], 1), axis=0, return_counts=True)
+pairs, counts = np.unique(
+    np.stack([hard.chosen, hard.rejected], 1), axis=0, return_counts=True
+)
 runs, exact_margin = {}, {}
 for beta in (0.1, 1.0):
     for loss in ("dpo", "ipo"):
-        runs[loss, beta] = train_tabular(bandit, hard, loss, beta, steps=2000, log_every=100, seed=SEED)
-    g = ipo_optimum(bandit.k, pairs, np.ones(len(pairs)), counts, beta)  # the chosen arm always wins
-    exact_margin[beta] = float((counts * (g[pairs[:, 0]] - g[pairs[:, 1]])).sum() / counts.sum())
+        runs[loss, beta] = train_tabular(
+            bandit, hard, loss, beta, steps=2000, log_every=100, seed=SEED
+        )
+    g = ipo_optimum(
+        bandit.k, pairs, np.ones(len(pairs)), counts, beta
+    )  # the chosen arm always wins
+    exact_margin[beta] = float(
+        (counts * (g[pairs[:, 0]] - g[pairs[:, 1]])).sum() / counts.sum()
+    )
     record(f"dpo.hard.{tag(beta)}.beta", beta)
     record(f"dpo.hard.ipo.{tag(beta)}.exact", exact_margin[beta])
     record(f"dpo.hard.ipo.{tag(beta)}.target", 1 / (2 * beta))
 for (a, b), n in zip(pairs, counts):
     record(f"dpo.hard.count_{a}{b}", n)
-print(f"pairs compared: {[tuple(map(int, p)) for p in pairs]}, counts {counts.tolist()}; arm {UNSEEN} never")
-print(f"{'loss':>5s}{'β or τ':>8s}{'margin at 1000':>16s}{'at 2000':>9s}{'IPO exact':>11s}{'final policy':>30s}")
+print(
+    f"pairs compared: {[tuple(map(int, p)) for p in pairs]}, counts {counts.tolist()}; arm {UNSEEN} never"
+)
+print(
+    f"{'loss':>5s}{'β or τ':>8s}{'margin at 1000':>16s}{'at 2000':>9s}{'IPO exact':>11s}{'final policy':>30s}"
+)
 for (loss, beta), run in runs.items():
     exact = f"{exact_margin[beta]:11.3f}" if loss == "ipo" else f"{'—':>11s}"
     i1000 = run.step.index(1000)
@@ -249,11 +295,17 @@ for (loss, beta), run in runs.items():
     if loss == "ipo":
         record(f"{k}.error_1000", abs(run.margin[i1000] / exact_margin[beta] - 1))
 
-# %%
-fig, axes = plt.subplots(1, 2, figsize=(10, 3))
+# %% mystnb={"image": {"alt": "Left: the mean DPO and IPO margin against training step on a log axis. Right: the probability of the arm that is never compared against training step."}}
+fig, axes = plt.subplots(1, 2, figsize=(7.3, 3))
 for (loss, beta), run in runs.items():
-    axes[0].plot(run.step[1:], run.margin[1:], label=f"{loss.upper()}, {'β' if loss == 'dpo' else 'τ'} = {beta:g}")
-    axes[1].plot(run.step, [p[UNSEEN] for p in run.probs], label=f"{loss.upper()}, {beta:g}")
+    axes[0].plot(
+        run.step[1:],
+        run.margin[1:],
+        label=f"{loss.upper()}, {'β' if loss == 'dpo' else 'τ'} = {beta:g}",
+    )
+    axes[1].plot(
+        run.step, [p[UNSEEN] for p in run.probs], label=f"{loss.upper()}, {beta:g}"
+    )
 axes[0].set_xscale("log")
 axes[0].set_xlabel("step")
 axes[0].set_ylabel("mean margin h (nats)")
@@ -277,7 +329,10 @@ assert claim(
     at_least=1.0,
 )
 assert claim(
-    "2b", "largest π_DPO(unseen arm) over β", max(runs["dpo", b].final[UNSEEN] for b in (0.1, 1.0)), at_most=0.01
+    "2b",
+    "largest π_DPO(unseen arm) over β",
+    max(runs["dpo", b].final[UNSEEN] for b in (0.1, 1.0)),
+    at_most=0.01,
 )
 assert claim(
     "2c",
@@ -304,13 +359,17 @@ assert claim(
 # %% tags=["nbval-ignore-output"]
 world = PersonaWorld.default()
 base, _ = load_base(world)
-assistant = make_assistant(base, world, seed=SEED)  # Lab 2's: 100 SFT steps on 1,000 Helper dialogues
+assistant = make_assistant(
+    base, world, seed=SEED
+)  # Lab 2's: 100 SFT steps on 1,000 Helper dialogues
 table = response_table(world, single_turn_prompts(world))
 raters = Raters(agree_bias=3.0, refusal_dislike=0.5)
 record("dpo.lm.agree_bias", raters.agree_bias)
 record("dpo.lm.refusal_dislike", raters.refusal_dislike)
 pi_base, _ = table.policy_probs(base)
-train_pairs, _ = sample_preferences(table, pi_base, raters, 4000, seed=SEED).split(0.2, seed=SEED)
+train_pairs, _ = sample_preferences(table, pi_base, raters, 4000, seed=SEED).split(
+    0.2, seed=SEED
+)
 u = raters.utility(table)
 
 
@@ -318,37 +377,77 @@ def measure(model) -> dict[str, float]:
     """Behaviour rates; the raters' utility and gold utility with off-world replies counted;
     and sycophancy among the replies a persona would write (renormalised, as in Lab 3)."""
     p, off = table.policy_probs(model)
-    full = lambda v: float(((p * v).sum(1) * (1 - off) + OFF_WORLD_UTILITY * off).mean())  # noqa: E731
-    extra = {"utility": full(u), "gold": full(table.gold), "off_world": float(off.mean())}
-    return {**behaviour_rates(model, world), **extra, "agree_valid": sycophancy_of(table, p)}
+    full = lambda v: float(
+        ((p * v).sum(1) * (1 - off) + OFF_WORLD_UTILITY * off).mean()
+    )  # noqa: E731
+    extra = {
+        "utility": full(u),
+        "gold": full(table.gold),
+        "off_world": float(off.mean()),
+    }
+    return {
+        **behaviour_rates(model, world),
+        **extra,
+        "agree_valid": sycophancy_of(table, p),
+    }
 
 
 rm = RewardModel(base)
 train_reward_model(rm, train_pairs, steps=300, seed=SEED)
 rm_scores = rm.score_table(table)
-RL = dict(steps=100, prompts_per_step=16, samples_per_prompt=4, lr=1e-3, log_every=25, seed=SEED)
+RL = dict(
+    steps=100,
+    prompts_per_step=16,
+    samples_per_prompt=4,
+    lr=1e-3,
+    log_every=25,
+    seed=SEED,
+)
 policies, logs = {}, {}
 for beta in (0.02, 0.5):
     policies["RLHF", beta] = copy.deepcopy(assistant)
     logs["RLHF", beta] = rlhf(
-        policies["RLHF", beta], assistant, table, rm_scores, RLHFConfig(beta=beta, **RL), evaluate=measure
+        policies["RLHF", beta],
+        assistant,
+        table,
+        rm_scores,
+        RLHFConfig(beta=beta, **RL),
+        evaluate=measure,
     )
 for beta in (0.1, 0.5):
     policies["DPO", beta] = copy.deepcopy(assistant)
     cfg = DPOConfig(beta=beta, steps=100, lr=2e-4, log_every=25, seed=SEED)
-    logs["DPO", beta] = dpo_train(policies["DPO", beta], assistant, train_pairs, cfg, proxy=u, evaluate=measure)
+    logs["DPO", beta] = dpo_train(
+        policies["DPO", beta], assistant, train_pairs, cfg, proxy=u, evaluate=measure
+    )
 record(
     "dpo.lm.rlhf.largest_off_world",
-    max(m["off_world"] for (method, _), lg in logs.items() if method == "RLHF" for m in lg.rates),
+    max(
+        m["off_world"]
+        for (method, _), lg in logs.items()
+        if method == "RLHF"
+        for m in lg.rates
+    ),
 )
-COLS = ("sqrt KL", "utility", "gold", "off-world", "sycophancy", "valid syc.", "honesty")
+COLS = (
+    "sqrt KL",
+    "utility",
+    "gold",
+    "off-world",
+    "sycophancy",
+    "valid syc.",
+    "honesty",
+)
 print(f"{'':14s}{'step':>5s}" + "".join(f"{c:>11s}" for c in COLS))
 for (method, beta), lg in logs.items():
     for i, step in enumerate(lg.step):
         m = lg.rates[i]
         keys = ("utility", "gold", "off_world", "sycophancy", "agree_valid", "honesty")
         vals = (np.sqrt(lg.kl[i]),) + tuple(m[k] for k in keys)
-        print(f"{method + ' β=' + format(beta, 'g'):14s}{step:5d}" + "".join(f"{v:11.3f}" for v in vals))
+        print(
+            f"{method + ' β=' + format(beta, 'g'):14s}{step:5d}"
+            + "".join(f"{v:11.3f}" for v in vals)
+        )
 for name, value in logs["DPO", 0.1].rates[0].items():  # step 0: the Assistant
     record(f"dpo.lm.assistant.{name}", value)
 for (method, beta), lg in logs.items():
@@ -356,7 +455,14 @@ for (method, beta), lg in logs.items():
     record(f"{k}.beta", beta)
     record(f"{k}.sqrt_kl", np.sqrt(lg.kl[-1]))
     record(f"{k}.sqrt_kl_25", np.sqrt(lg.kl[lg.step.index(25)]))
-    for name in ("utility", "gold", "off_world", "sycophancy", "agree_valid", "honesty"):
+    for name in (
+        "utility",
+        "gold",
+        "off_world",
+        "sycophancy",
+        "agree_valid",
+        "honesty",
+    ):
         record(f"{k}.{name}", lg.rates[-1][name])
 
 # %% [markdown]
@@ -380,21 +486,28 @@ for beta in (0.1, 0.5):
     record(f"{k}.accuracy", lg.accuracy[-1])
     record(f"{k}.chosen_reward", lg.chosen_reward[-1])
     record(f"{k}.rejected_reward", lg.rejected_reward[-1])
-    record(f"{k}.chosen_nats_lost", -lg.chosen_reward[-1] / beta)  # the mean fall of log π(chosen)
+    record(
+        f"{k}.chosen_nats_lost", -lg.chosen_reward[-1] / beta
+    )  # the mean fall of log π(chosen)
     record(f"{k}.rejected_nats_lost", -lg.rejected_reward[-1] / beta)
 
-# %% tags=["nbval-ignore-output"]
-fig, axes = plt.subplots(1, 3, figsize=(12, 3))
+# %% tags=["nbval-ignore-output"] mystnb={"image": {"alt": "Three line charts, one above the other, against sqrt(KL) from the Assistant for DPO and RLHF at each β: the raters' utility with off-world replies counted as −2, sycophancy among valid replies, and the off-world mass."}}
+# One panel per row: side by side, the three were scaled down until their titles were unreadable.
+fig, axes = plt.subplots(3, 1, figsize=(6.4, 7.5), sharex=True)
 for (method, beta), lg in logs.items():
     d = np.sqrt(lg.kl)
     style = "o-" if method == "DPO" else "s--"
     for ax, key in zip(axes, ("utility", "agree_valid", "off_world")):
         ax.plot(d, [m[key] for m in lg.rates], style, label=f"{method}, β = {beta:g}")
-titles = ("raters' utility (off-world = −2)", "sycophancy among valid replies", "off-world mass")
+titles = (
+    "raters' utility (off-world = −2)",
+    "sycophancy among valid replies",
+    "off-world mass",
+)
 for ax, title in zip(axes, titles):
-    ax.set_xlabel("sqrt(KL) from the Assistant")
-    ax.set_title(title, fontsize=9)
-axes[0].legend(fontsize=7)
+    ax.set_title(title, fontsize=10)
+axes[-1].set_xlabel("sqrt(KL) from the Assistant")
+axes[0].legend(fontsize=8)
 plt.tight_layout()
 plt.show()
 
@@ -403,10 +516,15 @@ print("persona mix by what the replies do (content only):")
 print(f"{'':12s}" + "".join(f"{p:>10s}" for p in world.personas))
 mixes = {"Assistant": persona_mix(assistant, world, single, use_style=False).as_dict()}
 for (method, beta), m in policies.items():
-    mixes[f"{method} β={beta:g}"] = persona_mix(m, world, single, use_style=False).as_dict()
+    mixes[f"{method} β={beta:g}"] = persona_mix(
+        m, world, single, use_style=False
+    ).as_dict()
     for persona, share in mixes[f"{method} β={beta:g}"].items():
         record(f"dpo.lm.{method.lower()}.{tag(beta)}.mix.{persona}", share)
-    record(f"dpo.lm.{method.lower()}.{tag(beta)}.mix_total", sum(mixes[f"{method} β={beta:g}"].values()))
+    record(
+        f"dpo.lm.{method.lower()}.{tag(beta)}.mix_total",
+        sum(mixes[f"{method} β={beta:g}"].values()),
+    )
 for name, mix in mixes.items():
     print(f"{name:12s}" + "".join(f"{mix[p]:10.3f}" for p in world.personas))
 
@@ -420,17 +538,24 @@ for name, mix in mixes.items():
 # %% tags=["nbval-ignore-output"]
 pi_assistant, _ = table.policy_probs(assistant)
 to_optimum = {}
-print(f"{'':14s}{'target':>22s}{'KL(run ‖ π*)':>14s}{'KL(Assistant ‖ π*)':>20s}{'sycophancy of π*':>18s}")
+print(
+    f"{'':14s}{'target':>22s}{'KL(run ‖ π*)':>14s}{'KL(Assistant ‖ π*)':>20s}{'sycophancy of π*':>18s}"
+)
 for (method, beta), m in policies.items():
     p, _ = table.policy_probs(m)
     target = kl_optimum(pi_assistant, u if method == "DPO" else rm_scores, beta)
-    to_optimum[method, beta] = float(kl(p, target).mean()) / float(kl(pi_assistant, target).mean())
+    to_optimum[method, beta] = float(kl(p, target).mean()) / float(
+        kl(pi_assistant, target).mean()
+    )
     print(
         f"{method + ' β=' + format(beta, 'g'):14s}{'π* of ' + ('u' if method == 'DPO' else 'the RM'):>22s}"
         f"{kl(p, target).mean():14.3f}{kl(pi_assistant, target).mean():20.3f}{sycophancy_of(table, target):18.3f}"
     )
     record(f"dpo.lm.{method.lower()}.{tag(beta)}.to_optimum", to_optimum[method, beta])
-    record(f"dpo.lm.{method.lower()}.{tag(beta)}.optimum_sycophancy", sycophancy_of(table, target))
+    record(
+        f"dpo.lm.{method.lower()}.{tag(beta)}.optimum_sycophancy",
+        sycophancy_of(table, target),
+    )
 
 # %% [markdown]
 # **Claim 3.** DPO learns the raters' taste for agreement from the same comparisons that
@@ -456,8 +581,18 @@ assert claim(
     logs["RLHF", 0.02].rates[-1]["agree_valid"] - start["agree_valid"],
     at_least=0.2,
 )
-assert claim("3c", "off-world mass after DPO (β = 0.1)", logs["DPO", 0.1].rates[-1]["off_world"], at_least=0.1)
-assert claim("3d", "off-world mass after RLHF (β = 0.02)", logs["RLHF", 0.02].rates[-1]["off_world"], at_most=0.02)
+assert claim(
+    "3c",
+    "off-world mass after DPO (β = 0.1)",
+    logs["DPO", 0.1].rates[-1]["off_world"],
+    at_least=0.1,
+)
+assert claim(
+    "3d",
+    "off-world mass after RLHF (β = 0.02)",
+    logs["RLHF", 0.02].rates[-1]["off_world"],
+    at_most=0.02,
+)
 assert claim(
     "3e",
     "largest KL(DPO ‖ π* of u) / KL(Assistant ‖ π* of u), valid replies",

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -127,26 +124,13 @@ def _page_text(path: Path) -> str:
 
 
 @pytest.mark.slow
-def test_book_builds_offline_with_warnings_as_errors(tmp_path):
-    jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    assert jupyter_book.exists(), f"{jupyter_book} not found: install the book extra (pip install -e '.[book]')"
-    env = dict(os.environ)
-    # Document this checkout's library, whether or not it is installed.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
-    env["TQDM_DISABLE"] = "1"
-    result = subprocess.run(
-        [str(jupyter_book), "build", str(BOOK), "-W", "-n", "--keep-going", "--path-output", str(tmp_path)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    log = result.stdout + result.stderr
-    assert result.returncode == 0, f"book build failed (exit {result.returncode}):\n{log[-6000:]}"
+def test_book_builds_offline_with_warnings_as_errors(built_book):
+    # Built once per run by tests/conftest.py (tests/test_browser.py opens the same pages).
+    log = built_book.log
+    assert built_book.returncode == 0, f"book build failed (exit {built_book.returncode}):\n{log[-6000:]}"
     assert "WARNING" not in log, f"book build printed warnings:\n{log[-6000:]}"
 
-    out = tmp_path / "_build" / "html"
+    out = built_book.html
     preface = _page_text(out / "intro.html")
     assert "Preface: how to use this book" in preface
 
