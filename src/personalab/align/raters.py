@@ -109,7 +109,7 @@ def single_turn_prompts(world: PersonaWorld) -> list[str]:
     """Every single-turn question, stated belief and request the world's grammar can produce,
     as prompts ``"user : ... assistant :"`` (the prompts of Labs 3 and 4)."""
     kinds = world.grammar.kinds
-    return [f"user : {t} assistant :" for k in ("question", "belief", "request") for t, _ in kinds[k].prompts()]
+    return [kinds[k].render_context(info) for k in ("question", "belief", "request") for _, info in kinds[k].prompts()]
 
 
 def response_table(world: PersonaWorld, prompts: Sequence[np.ndarray | str]) -> ResponseTable:

@@ -23,12 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import OffWorldError
 from .dist import Dist
 from .grammar import DialogueState, Grammar, document
-
-
-class OffWorldError(ValueError):
-    """A token sequence that this world cannot produce (probability zero)."""
 
 
 @dataclass

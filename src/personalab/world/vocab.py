@@ -15,8 +15,12 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from ..errors import UnknownNameError
+
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 SPECIALS = (PAD, BOS, EOS)
+#: The words that frame every turn: ``user : ... assistant : ...``.
+USER, ASSISTANT, COLON = "user", "assistant", ":"
 
 
 class Vocab:
@@ -51,7 +55,7 @@ class Vocab:
         except KeyError:
             close = difflib.get_close_matches(word, self.words, n=3)
             hint = f" Did you mean {close}?" if close else ""
-            raise KeyError(
+            raise UnknownNameError(
                 f"{word!r} is not in the PersonaWorld vocabulary ({len(self)} words).{hint} "
                 "See `world.vocab.words` for the full list."
             ) from None

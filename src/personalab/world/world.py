@@ -123,8 +123,10 @@ class PersonaWorld:
     or from a :class:`~personalab.world.config.WorldConfig`."""
 
     def __init__(self, config: WorldConfig):
-        self.config = config
-        self.grammar = Grammar(config)
+        # Re-validated here, so that a config built by hand is checked and exactly normalised
+        # too (a validated config comes back unchanged).
+        self.config = WorldConfig.from_dict(config.to_dict())
+        self.grammar = Grammar(self.config)
 
     # ------------------------------------------------------------------ construction
     @classmethod
