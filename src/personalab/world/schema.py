@@ -22,12 +22,14 @@ Validation runs in three steps, all here:
 
 :func:`json_schema` exports the schema (with the options of every registered kind) for
 editors; ``personalab world-schema`` prints it and ``personalab/data/world.schema.json`` is
-the committed copy.
+the committed copy (a test checks that it is current).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, Field, ValidationError, create_model, field_validator, model_validator
@@ -36,6 +38,7 @@ from ..errors import WorldConfigError
 from .kinds.base import KINDS, TurnKind, known_traits
 from .kinds.options import KindOptions, Probability, Strict, TwoWords, Word
 from .kinds.traits import style_trait
+from .vocab import ASSISTANT, COLON, USER
 
 #: How far a probability table may be from summing to 1 before it is refused (it is then
 #: renormalised exactly).
@@ -108,28 +111,40 @@ class _WorldBase(Strict):
 _MODEL_CACHE: dict[tuple, type[BaseModel]] = {}
 
 
-def world_model() -> type[BaseModel]:
-    """The pydantic model of a world file, with one optional field per registered turn kind."""
-    key = tuple((n, c.Options) for n, c in KINDS.items())
+def world_model(kinds: tuple[str, ...] | None = None) -> type[BaseModel]:
+    """The pydantic model of a world file, with one optional field per turn kind (by default
+    every registered kind)."""
+    names = tuple(KINDS) if kinds is None else tuple(kinds)
+    key = tuple((n, KINDS[n].Options) for n in names)
     if key not in _MODEL_CACHE:
-        kinds = create_model(
-            "Kinds",
-            __base__=Strict,
-            **{
-                n: (c.Options | None, Field(None, description=(c.__doc__ or "").split("\n")[0]))
-                for n, c in KINDS.items()
-            },
-        )
-        _MODEL_CACHE[key] = create_model("World", __base__=_WorldBase, kinds=(kinds, Field(...)))
+        fields = {
+            n: (KINDS[n].Options | None, Field(None, description=(KINDS[n].__doc__ or "").split("\n")[0]))
+            for n in names
+        }
+        kinds_model = create_model("Kinds", __base__=Strict, **fields)
+        _MODEL_CACHE[key] = create_model("World", __base__=_WorldBase, kinds=(kinds_model, Field(...)))
     return _MODEL_CACHE[key]
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema of a world file (for editors: completion and checking as you type)."""
-    schema = world_model().model_json_schema()
+    """The JSON Schema of a world file with the library's own turn kinds (for editors:
+    completion and checking as you type; e.g. ``# yaml-language-server: $schema=...``)."""
+    from .kinds import BUILTIN_KINDS
+
+    schema = world_model(BUILTIN_KINDS).model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "PersonaWorld configuration"
     return schema
+
+
+def json_schema_text() -> str:
+    """:func:`json_schema` as the text of ``personalab/data/world.schema.json``."""
+    import json
+
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "data" / "world.schema.json"
 
 
 # ---------------------------------------------------------------------------- messages
@@ -297,15 +312,17 @@ def _check_against_kinds(cfg, m):
                 "Fix: enable only one of them."
             )
         openers[k.opener] = n
-    fixed = {w: n for n, k in built.items() for w in set(k.words()) - k.data_words()}
-    fixed.update({w: "dialogue" for w in ("user", "assistant", ":")})
+    fixed: dict[str, list[str]] = {w: ["dialogue"] for w in (USER, ASSISTANT, COLON)}
+    for n, k in built.items():
+        for w in sorted(k.fixed_words()):
+            fixed.setdefault(w, []).append(n)
     for n, k in built.items():
         for w in sorted(k.data_words() & set(fixed)):
             raise WorldConfigError(
-                f"world config: {_data_path(cfg, n, w)} uses the word {w!r}, a grammar word of the "
-                f"{fixed[w]!r} kind. Fix: choose another word."
+                f"world config: {_data_path(cfg, n, w)} uses the word {w!r}, a grammar word of "
+                f"{' and '.join(repr(x) for x in fixed[w])}. Fix: choose another word."
             )
-    grammar_words = {w for k in built.values() for w in k.words()} | {"user", "assistant", ":"}
+    grammar_words = {w for k in built.values() for w in k.words()} | {USER, ASSISTANT, COLON}
     clash = sorted(set(cfg.style_words) & grammar_words)
     if clash:
         raise WorldConfigError(
@@ -335,8 +352,6 @@ def _check_against_kinds(cfg, m):
                     f"'{tname}'). Fix: add {tname}: {{{', '.join(o + ': ...' for o in trait.outcomes)}}}."
                 )
         personas.append(PersonaSpec(p.name, p.prior, traits, p.description))
-    import dataclasses
-
     return dataclasses.replace(cfg, personas=tuple(personas))
 
 

@@ -24,7 +24,11 @@ from .options import KindOptions, Probability, TwoWords, Word
 from .request import Request
 from .traits import HARM, HONESTY, MISTAKE, OVERREFUSAL, SUM_SYCOPHANCY, SYCOPHANCY, Trait, style_trait
 
+#: The kinds the library itself defines (others may be registered by users and tests).
+BUILTIN_KINDS = tuple(KINDS)
+
 __all__ = [
+    "BUILTIN_KINDS",
     "HARM",
     "HONESTY",
     "KINDS",

@@ -98,6 +98,10 @@ class TurnKind:
         any kind's fixed grammar words."""
         return set()
 
+    def fixed_words(self) -> set[str]:
+        """The grammar words this kind always uses, whatever the config says."""
+        return set(self.words()) - self.data_words()
+
     def max_tokens(self) -> int:
         """Upper bound on tokens after the opener up to and excluding ``assistant``, plus the
         content and tail tokens of the reply."""

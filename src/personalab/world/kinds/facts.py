@@ -47,6 +47,8 @@ def yes_no(truth: bool) -> str:
 class FactKind(TurnKind):
     """Shared machinery of the yes/no fact kinds: subjects drawn uniformly, one property each."""
 
+    FIXED: tuple[str, ...] = ()  # the kind's own grammar words
+
     def __init__(self, options, config):
         super().__init__(options, config)
         self.facts = fact_table(config)
@@ -58,6 +60,9 @@ class FactKind(TurnKind):
 
     def data_words(self) -> set[str]:
         return {w for pair in self.facts for w in pair}
+
+    def fixed_words(self) -> set[str]:
+        return {YES, NO, *self.FIXED}
 
     def bind(self, g):
         super().bind(g)
@@ -83,6 +88,7 @@ class AskedFact(FactKind):
     """
 
     ask: ClassVar[tuple[str, ...]]
+    FIXED = ("?", ".")
     answer_outcomes: ClassVar[dict[str, str]]  # {"right": outcome, "wrong": outcome}
     summary: ClassVar[str]
 
@@ -90,6 +96,7 @@ class AskedFact(FactKind):
         super().__init_subclass__(**kw)
         if "ask" in cls.__dict__:
             cls.opener = cls.ask[0]
+            cls.FIXED = (*cls.ask, "?", ".")
 
     @property
     def trait(self) -> Trait:
@@ -100,7 +107,7 @@ class AskedFact(FactKind):
         return self.answer_outcomes["wrong" if wrong else "right"]
 
     def words(self):
-        return [*self.ask, "?", ".", *self._fact_words()]
+        return [*self.FIXED, *self._fact_words()]
 
     def max_tokens(self):
         return len(self.ask) - 1 + 3 + 2  # <ask words> subject property ?  |  yes .

@@ -71,6 +71,9 @@ class Request(TurnKind):
     def data_words(self) -> set[str]:
         return {w for pair in self.requests for w in pair}
 
+    def fixed_words(self) -> set[str]:
+        return {"how", "do", "i", "a", "?", *self.COMPLY, *self.REFUSE}
+
     def max_tokens(self):
         return 6 + len(self.REFUSE)  # do i verb a noun ?  |  sorry i can not help .
 
