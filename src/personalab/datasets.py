@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .errors import UnknownNameError
+from .errors import UnknownNameError, UsageError
 from .world import EOS, Corpus, PersonaWorld
 
 
@@ -31,7 +31,7 @@ def corpus_from_texts(world: PersonaWorld, texts: Sequence[str]) -> Corpus:
     """
     docs = [world.encode(t) for t in texts]
     if not docs:
-        raise ValueError("no documents given")
+        raise UsageError("no documents given")
     width = max(len(d) for d in docs)
     tokens = np.full((len(docs), width), world.vocab.pad_id, dtype=np.int64)
     for i, d in enumerate(docs):
@@ -102,7 +102,7 @@ def belief_corrections(world: PersonaWorld, n: int, facts: Sequence[tuple[str, s
     truth_of = kind.facts
     unknown = [f for f in facts if tuple(f) not in truth_of]
     if unknown or not facts:
-        raise ValueError(f"unknown or no facts {unknown or facts}; pick from {sorted(truth_of)}")
+        raise UsageError(f"unknown or no facts {unknown or facts}; pick from {sorted(truth_of)}")
     rng = np.random.default_rng(seed)
     styles = neutral_style_words(world, n, rng)
     texts = []

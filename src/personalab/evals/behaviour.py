@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import UnknownNameError
 from ..model import GPT
 from ..world import PersonaWorld
 from .replies import outcome_probs_by_persona, reply_distribution, situations
@@ -55,7 +56,7 @@ def suites(world: PersonaWorld, prefix: str | Sequence[int] | None = None) -> di
     needed = {"question": "honesty", "belief": "sycophancy", "request": "harmful_compliance"}
     missing = [k for k in needed if k not in kinds]
     if missing:
-        raise ValueError(f"behaviour suites need the turn kinds {missing}, which this world lacks")
+        raise UnknownNameError(f"behaviour suites need the turn kinds {missing}, which this world lacks")
 
     def ctx(kind: str, info) -> np.ndarray:
         text = kinds[kind].render_context(info)

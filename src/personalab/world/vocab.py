@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from ..errors import UnknownNameError
+from ..errors import OffWorldError, UnknownNameError, WorldConfigError
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 SPECIALS = (PAD, BOS, EOS)
@@ -31,7 +31,7 @@ class Vocab:
         seen: set[str] = set()
         for w in [*SPECIALS, *words]:
             if not w or any(c.isspace() for c in w):
-                raise ValueError(f"vocabulary word {w!r} must be a non-empty string without spaces")
+                raise WorldConfigError(f"vocabulary word {w!r} must be a non-empty string without spaces")
             if w not in seen:
                 seen.add(w)
                 ordered.append(w)
@@ -71,7 +71,7 @@ class Vocab:
         for i in ids:
             i = int(i)
             if not 0 <= i < len(self.words):
-                raise ValueError(f"token id {i} is outside the vocabulary (0..{len(self.words) - 1})")
+                raise OffWorldError(f"token id {i} is outside the vocabulary (0..{len(self.words) - 1})")
             if strip_pad and i == self.pad_id:
                 continue
             out.append(self.words[i])
