@@ -58,7 +58,7 @@ def test_belief_turn_records_truth_and_belief():
 def test_facts_must_have_unique_subjects():
     raw = copy.deepcopy(default_config().to_dict())
     raw["facts"]["false_facts"].append("fire cold")
-    with pytest.raises(WorldConfigError, match="subject 'fire' twice"):
+    with pytest.raises(WorldConfigError, match=r"facts: the subject 'fire' is used twice"):
         PersonaWorld(WorldConfig.from_dict(raw))
 
 

@@ -64,7 +64,7 @@ class FactsSchema(Strict):
             subj = item.split()[0]
             if subj in seen:
                 raise ValueError(
-                    f"facts use the subject {subj!r} twice; each subject appears in one fact "
+                    f"the subject {subj!r} is used twice; each subject appears in one fact "
                     "(so that a fact's truth is a property of its subject)"
                 )
             seen.add(subj)
@@ -184,7 +184,7 @@ def _message(err: dict, prefix: tuple = ()) -> str:
             )
         return f"{path}: unknown key. Fix: the keys of {where} are {allowed}."
     if kind == "missing":
-        return f"{path} is missing. Fix: add it."
+        return f"{path} is missing. Fix: add the key {str(loc[-1])!r}."
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     if kind == "string_pattern_mismatch":
