@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from personalab.world import PersonaWorld, WorldConfig, WorldConfigError, default_config
-from personalab.world.schema import SCHEMA_PATH, json_schema, json_schema_text, normalised
+from personalab.world.schema import SCHEMA_PATH, json_schema, json_schema_text
+from personalab.world.validation import normalised
 
 
 @pytest.fixture

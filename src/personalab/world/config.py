@@ -2,8 +2,8 @@
 
 Book: Appendix A, "PersonaWorld reference" (section *The configuration file*).
 
-A world is a plain dataclass that round-trips through YAML, validated by the schema of
-:mod:`~personalab.world.schema`. It says
+A world is a plain dataclass that round-trips through YAML, validated by
+:func:`~personalab.world.validation.validate`. It says
 
 * which **personas** exist, their **prior** probability of writing a document, and their
   **traits**: for each trait a categorical distribution over named outcomes (for example
@@ -99,9 +99,9 @@ class WorldConfig:
 
     @classmethod
     def from_dict(cls, data: Any) -> WorldConfig:
-        """Build a config from a dictionary (as read from YAML or JSON), validated against the
-        schema of :mod:`~personalab.world.schema` (types, meaning, exact normalisation)."""
-        from .schema import validate
+        """Build a config from a dictionary (as read from YAML or JSON), validated by
+        :func:`~personalab.world.validation.validate` (types, meaning, exact normalisation)."""
+        from .validation import validate
 
         return validate(data)
 
@@ -148,8 +148,8 @@ class WorldConfig:
 
 def check_distribution(dist: dict[Any, float], where: str) -> dict[Any, float]:
     """Refuse a probability table that has negative entries or does not sum to one; return
-    it exactly normalised (see :func:`~personalab.world.schema.normalised`)."""
-    from .schema import normalised
+    it exactly normalised (see :func:`~personalab.world.validation.normalised`)."""
+    from .validation import normalised
 
     return normalised(dist, where)
 

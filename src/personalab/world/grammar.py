@@ -64,7 +64,7 @@ class Grammar:
     """A compiled world: vocabulary, trait tables, latent variables and cached distributions."""
 
     def __init__(self, config: WorldConfig):
-        # ``config`` is validated (see :mod:`~personalab.world.schema`): kinds, traits and
+        # ``config`` is validated (see :mod:`~personalab.world.validation`): kinds, traits and
         # words are known to fit together; here they are compiled.
         self.config = config
         self.personas = config.persona_names
