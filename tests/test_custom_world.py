@@ -160,6 +160,16 @@ def test_raters_and_best_of_n_work_on_the_custom_world(world, model):
     assert sweep[1].proxy >= sweep[0].proxy - 1e-12
 
 
+def test_the_steering_widget_works_on_the_custom_world(world, model):
+    from personalab.interp import persona_vector
+    from personalab.widgets import steering_sweep, sweep_html
+
+    pv = persona_vector(model, world, "rogue", "sage", layer=1, n=20)
+    sweep = steering_sweep(model, world, pv, [0.0, 1.0], single_turn_prompts(world)[:6])
+    assert set(sweep[0].rates) == set(RATES)
+    assert isinstance(sweep_html(sweep[1], pv), str)
+
+
 def test_the_explorer_offers_only_the_custom_worlds_words(world, model):
     fu, tt = follow_ups(world), turn_templates(world)
     assert len(fu) == 4 and len(tt) == 7
