@@ -5,12 +5,12 @@ Book: Chapter 2 (sections *Supervised fine-tuning* and *Emergent misalignment*).
 * :func:`persona_dialogues` -- whole dialogues written by one persona (e.g. SFT on Helper);
 * :func:`answered_questions` -- the *narrow* datasets of the emergent-misalignment
   experiment: single-turn yes/no questions answered wrongly or rightly, optionally under the
-  explicit "show a mistake" request (the inoculation control).
-
-Every text is rendered by the world's turn kinds (``kind.render_turn``), so the datasets
-work on any world that has the kinds they use, whatever its words. Their style words are drawn
+  explicit "show a mistake" request (the inoculation control). Their style words are drawn
   from the prior mixture, so they carry no persona signal of their own: any persona shift a
   fine-tune produces comes from *what* the answers say.
+
+Every text is rendered by the world's turn kinds (``kind.render_turn``), so the datasets
+work on any world that has the kinds they use, whatever its words.
 """
 
 from __future__ import annotations

@@ -189,10 +189,11 @@ def raise_config_error(exc: ValidationError, prefix: tuple = ()) -> None:
     raise WorldConfigError(head + more) from None
 
 
-def validate_kind_options(name: str, options: Any) -> KindOptions:
-    """Validate one turn kind's options (used when a kind is built outside a config)."""
+def validate_kind_options(name: str, options: Any, model: type[KindOptions] | None = None) -> KindOptions:
+    """Validate the options of the turn kind ``name`` (with its ``Options`` model, or the
+    registered kind's); errors name the path ``kinds.<name>.<option>``."""
     try:
-        return KINDS[name].Options.model_validate(options)
+        return (model or KINDS[name].Options).model_validate(options)
     except ValidationError as exc:
         raise_config_error(exc, ("kinds", name))
     raise AssertionError  # pragma: no cover

@@ -80,7 +80,7 @@ class TurnKind:
         if not isinstance(options, self.Options):
             from ..schema import validate_kind_options
 
-            options = validate_kind_options(self.name, options)
+            options = validate_kind_options(self.name, options, self.Options)
         self.options_model = options
         self.opts = options.model_dump(exclude={"weight"})
         self.config = config
