@@ -54,7 +54,7 @@ def as_token_ids(tokens) -> np.ndarray:
         if bad.any():
             i = int(np.flatnonzero(bad.reshape(-1))[0])
             raise OffWorldError(
-                f"token ids must be whole numbers; position {i} holds {arr.reshape(-1)[i]!r}. "
+                f"token ids must be whole numbers; position {i} holds {float(arr.reshape(-1)[i])!r}. "
                 "Fix: pass integer ids (e.g. world.encode(text) or tensor.long())."
             )
     return arr.astype(np.int64).reshape(-1)
