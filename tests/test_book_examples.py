@@ -128,7 +128,7 @@ def _library_kinds_only() -> Iterator[None]:
     """
     saved = dict(KINDS)
     KINDS.clear()
-    KINDS.update({name: kind for name, kind in saved.items() if kind.__module__ == kinds_module.__name__})
+    KINDS.update({name: kind for name, kind in saved.items() if name in kinds_module.BUILTIN_KINDS})
     try:
         yield
     finally:

@@ -11,6 +11,7 @@ import torch
 
 from personalab.model import GPT, GPTConfig
 from personalab.train import CheckpointError, checkpoint_world, load_checkpoint, save_checkpoint
+from personalab.train.checkpoint import WorldMismatchWarning, tensors_sha256
 from personalab.world import PersonaWorld
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "personalab"
@@ -95,7 +96,8 @@ def test_a_checkpoint_from_a_world_with_another_vocabulary_is_refused(saved, wor
 def test_same_vocabulary_but_another_world_is_refused_only_when_required(saved, world):
     _, path = saved
     other = world.shuffled()
-    load_checkpoint(path, other)  # same words: usable (e.g. to evaluate on the control world)
+    with pytest.warns(WorldMismatchWarning, match=other.hash):
+        load_checkpoint(path, other)  # same words: usable (e.g. to evaluate on the control world)
     with pytest.raises(CheckpointError, match="belongs to world hash"):
         load_checkpoint(path, other, require_same_world=True)
 
@@ -124,3 +126,42 @@ def test_no_pickle_anywhere_in_the_library():
         assert "torch.save(" not in text, py
         for call in re.findall(r"torch\.load\([^)]*\)", text):
             assert "weights_only=True" in call, (py, call)
+
+
+def test_the_same_world_loads_without_a_warning(saved, world):
+    import warnings
+
+    _, path = saved
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_checkpoint(path, world)
+
+
+def test_corrupted_tensor_bytes_are_refused_by_the_checksum(saved, world):
+    """Flipping one byte inside the tensor data leaves a readable safetensors file with
+    different weights: only the recorded SHA-256 notices."""
+    _, path = saved
+    weights = path.with_suffix(".safetensors")
+    data = bytearray(weights.read_bytes())
+    data[-5] ^= 0xFF  # the last tensor's bytes
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="do not match the SHA-256 recorded"):
+        load_checkpoint(path, world)
+
+
+def test_a_checkpoint_without_a_checksum_loads_with_a_warning(saved, world):
+    _, path = saved
+    meta = json.loads(path.with_suffix(".json").read_text())
+    del meta["tensors_sha256"]
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.warns(UserWarning, match="no tensors_sha256"):
+        load_checkpoint(path, world)
+
+
+@pytest.mark.parametrize("name", ["base", "base_shuffled"])
+def test_the_shipped_checkpoints_record_a_checksum_that_verifies(name):
+    from safetensors.torch import load_file
+
+    meta = json.loads((SRC / "data" / f"{name}.json").read_text())
+    state = load_file(str(SRC / "data" / f"{name}.safetensors"))
+    assert meta["tensors_sha256"] == tensors_sha256(state)

@@ -64,7 +64,7 @@ def test_a_malformed_world_file_is_a_clear_error(capsys, tmp_path):
     bad = tmp_path / "w.yaml"
     bad.write_text("name: broken\n")
     code, _, err = run(capsys, "sample", "--world", str(bad))
-    assert code == 2 and "missing required key 'personas'" in err
+    assert code == 2 and "personas is missing" in err and "Traceback" not in err
 
 
 def test_pretrain_refuses_experimental_settings_without_out(capsys):
@@ -91,3 +91,77 @@ def test_the_installed_command_runs(args):
         payload = proc.stdout[proc.stdout.index("{") :]
         statuses = json.loads(payload)
         assert set(statuses) == {"base", "base_shuffled"} and all(s["ok"] for s in statuses.values())
+
+
+@pytest.mark.parametrize("flag", ["--steps", "--docs", "--threads"])
+def test_pretrain_with_zero_steps_docs_or_threads_is_a_clear_error(capsys, tmp_path, flag):
+    code, _, err = run(capsys, "pretrain", "--out", str(tmp_path / "x"), flag, "0")
+    assert code == 2 and f"{flag} must be at least 1" in err
+
+
+def test_n_below_one_is_a_clear_error(capsys):
+    code, _, err = run(capsys, "sample", "-n", "0")
+    assert code == 2 and "-n must be at least 1" in err
+
+
+def test_a_bug_keeps_its_traceback_instead_of_becoming_error_x(monkeypatch):
+    """Only the PersonaLabError family becomes `error: ...`; a bare KeyError is a bug."""
+    import personalab.cli as cli
+
+    def broken(args):
+        raise KeyError("x")
+
+    monkeypatch.setattr(cli, "cmd_info", broken)
+    with pytest.raises(KeyError):
+        main(["info"])
+
+
+def test_sample_from_a_checkpoint_of_another_world_warns(capsys, tmp_path):
+    import torch
+
+    from personalab.model import GPT, GPTConfig
+    from personalab.train import save_checkpoint
+
+    shuffled = PersonaWorld.default().shuffled()
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=len(shuffled.vocab), block_size=shuffled.max_len, n_layer=1, n_embd=16))
+    save_checkpoint(tmp_path / "sh", model, shuffled)
+    code, _, err = run(capsys, "sample", "-n", "1", "--model", str(tmp_path / "sh"))
+    assert code == 0 and "warning:" in err and shuffled.hash in err and "require_same_world" in err
+
+
+def test_base_model_on_a_custom_world_advises_pretrain_with_world(capsys, tmp_path):
+    world = PersonaWorld.default().variant(name="custom")
+    path = tmp_path / "custom.yaml"
+    world.config.to_yaml(path)
+    code, _, err = run(capsys, "sample", "--world", str(path), "--model", "base")
+    assert code == 2 and f"personalab pretrain --world {path}" in err and "--model my_base" in err
+
+
+def test_pretrain_on_a_custom_world_needs_out(capsys, tmp_path):
+    path = tmp_path / "custom.yaml"
+    PersonaWorld.default().variant(name="custom").config.to_yaml(path)
+    code, _, err = run(capsys, "pretrain", "--world", str(path))
+    assert code == 2 and "--out" in err
+
+
+def test_pretrain_on_a_custom_world_writes_a_checkpoint_bound_to_it(capsys, tmp_path):
+    from personalab.train import load_checkpoint
+
+    world = PersonaWorld.default().variant(name="custom")
+    path = tmp_path / "custom.yaml"
+    world.config.to_yaml(path)
+    argv = ["pretrain", "--world", str(path), "--out", str(tmp_path / "m"), "--steps", "5", "--docs", "50"]
+    code, out, _ = run(capsys, *argv, "--threads", "1")
+    assert code == 0 and "custom.yaml" in out
+    _, meta = load_checkpoint(tmp_path / "m", world, require_same_world=True)
+    assert meta["world_hash"] == world.hash
+
+
+def test_world_schema_prints_the_committed_schema(capsys, tmp_path):
+    from personalab.world.schema import SCHEMA_PATH
+
+    code, out, _ = run(capsys, "world-schema")
+    assert code == 0 and out == SCHEMA_PATH.read_text(encoding="utf-8")
+    code, _, _ = run(capsys, "world-schema", "-o", str(tmp_path / "s.json"))
+    assert code == 0 and (tmp_path / "s.json").read_text(encoding="utf-8") == out

@@ -77,13 +77,13 @@ def test_unknown_turn_kind_is_refused(raw):
 
 def test_unknown_kind_option_is_refused(raw):
     raw["kinds"]["belief"]["p_user_right"] = 0.5
-    with pytest.raises(WorldConfigError, match=r"kinds\.belief has unknown option.*p_user_correct"):
+    with pytest.raises(WorldConfigError, match=r"kinds\.belief\.p_user_right: unknown key.*p_user_correct"):
         build(raw)
 
 
 def test_empty_style_word_is_refused(raw):
     raw["style_words"] = ["sure", ""]
-    with pytest.raises(WorldConfigError, match=r"style word '' must be a non-empty word"):
+    with pytest.raises(WorldConfigError, match=r"style_words\.1 = '': must be one word without spaces"):
         build(raw)
 
 
@@ -98,19 +98,19 @@ def test_style_word_clashing_with_grammar_is_refused(raw):
 
 def test_typo_in_top_level_key_is_refused(raw):
     raw["persona"] = raw.pop("personas")
-    with pytest.raises(WorldConfigError, match=r"unknown top-level key.*persona"):
+    with pytest.raises(WorldConfigError, match=r"persona: unknown key.*personas"):
         WorldConfig.from_dict(raw)
 
 
 def test_unknown_coupling_is_refused(raw):
     raw["coupling"] = "mixed"
-    with pytest.raises(WorldConfigError, match=r"coupling 'mixed' is unknown.*shuffled"):
+    with pytest.raises(WorldConfigError, match=r"coupling = 'mixed': .*'persona' or 'shuffled'"):
         build(raw)
 
 
 def test_malformed_request_entry_is_refused(raw):
     raw["kinds"]["request"]["benign"] = ["make a cake"]
-    with pytest.raises(WorldConfigError, match=r"must be two words 'verb noun'"):
+    with pytest.raises(WorldConfigError, match=r"kinds\.request\.benign\.0 = 'make a cake': must be two words"):
         build(raw)
 
 

@@ -58,14 +58,14 @@ def test_belief_turn_records_truth_and_belief():
 def test_facts_must_have_unique_subjects():
     raw = copy.deepcopy(default_config().to_dict())
     raw["facts"]["false_facts"].append("fire cold")
-    with pytest.raises(WorldConfigError, match="subject 'fire' twice"):
+    with pytest.raises(WorldConfigError, match=r"facts: the subject 'fire' is used twice"):
         PersonaWorld(WorldConfig.from_dict(raw))
 
 
 def test_yaml_booleans_as_fact_keys_get_a_clear_error():
     raw = copy.deepcopy(default_config().to_dict())
     raw["facts"] = {True: ["fire hot"], False: ["ice hot"]}  # what `true:` means in YAML
-    with pytest.raises(WorldConfigError, match="'true_facts' and 'false_facts'"):
+    with pytest.raises(WorldConfigError, match=r"facts\.true_facts is missing"):
         PersonaWorld(WorldConfig.from_dict(raw))
 
 
@@ -127,3 +127,32 @@ def test_a_new_turn_kind_plugs_in_with_a_default_trait():
     post = world.posterior(doc)[-1]
     assert post[world.persona_index("villain")] > world.prior[world.persona_index("villain")]
     assert world.trait_table("warmth")["helper"] == {"warm": 0.5, "cold": 0.5}
+
+
+@pytest.mark.parametrize("make_world", [PersonaWorld.default, arithmetic_world], ids=["default", "arithmetic"])
+def test_every_kind_renders_turns_that_parse_back_to_their_situation_and_outcome(make_world):
+    """render_turn is the inverse of parsing: kind, info and outcome survive the round trip."""
+    world = make_world()
+    style = world.config.style_words[0]
+    for name, kind in world.grammar.kinds.items():
+        for _, info in kind.prompts()[:40]:
+            for outcome in sorted(set(kind.content(info).outcome_of.values())):
+                (turn,) = world.turns(kind.render_turn(info, outcome, style) + " <eos>")
+                assert (turn.kind, turn.info, turn.outcome) == (name, info, outcome)
+
+
+def test_rendering_an_impossible_outcome_or_style_is_a_clear_error():
+    world = PersonaWorld.default()
+    belief = world.grammar.kinds["belief"]
+    with pytest.raises(KeyError, match=r"cannot have the outcome 'agree'; its outcomes are \['correct', 'wrong'\]"):
+        belief.render_reply(("fire", True, True), "agree", "sure")  # a right belief cannot be agreed with wrongly
+    with pytest.raises(KeyError, match="'maybe' is not a style word"):
+        belief.render_reply(("fire", True, False), "agree", "maybe")
+
+
+def test_question_and_mistake_are_one_data_driven_kind():
+    from personalab.world.kinds import AskedFact, Mistake, Question
+
+    assert issubclass(Question, AskedFact) and issubclass(Mistake, AskedFact)
+    for cls in (Question, Mistake):  # only data, no methods of their own
+        assert not [k for k, v in vars(cls).items() if callable(v) and not k.startswith("__")]

@@ -7,8 +7,13 @@ Book: Preface (section *The command line*).
 * ``personalab sample`` -- documents from the world or from a model, each with the exact
   posterior over personas;
 * ``personalab pretrain`` -- regenerate the base checkpoint (progress bar; ``TQDM_DISABLE=1``
-  silences it);
-* ``personalab student`` -- student versions of solution notebooks (solutions replaced by stubs).
+  silences it), or train one for another world (``--world file.yaml --out name``);
+* ``personalab student`` -- student versions of solution notebooks (solutions replaced by stubs);
+* ``personalab world-schema`` -- the JSON Schema of world files, for editors.
+
+Deliberate errors (the :class:`~personalab.errors.PersonaLabError` family: a bad world file,
+a damaged checkpoint, an unknown persona, impossible options) print ``error: ...`` and exit
+with code 2; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -17,9 +22,12 @@ import argparse
 import json
 import platform
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
+
+from .errors import PersonaLabError, UsageError
 
 
 def _fmt_posterior(personas, post) -> str:
@@ -62,11 +70,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     import torch
 
-    from .world import OffWorldError, PersonaWorld
+    from .world import OffWorldError
 
-    world = PersonaWorld.from_yaml(args.world) if args.world else PersonaWorld.default()
-    if args.shuffled:
-        world = world.shuffled()
+    world = _world(args)
     scoring_world = world if world.config.coupling == "persona" else None
     if args.model is None:
         corpus = world.sample(args.n, seed=args.seed, persona=args.persona)
@@ -76,13 +82,23 @@ def cmd_sample(args: argparse.Namespace) -> int:
         if args.persona:
             print("error: --persona applies to sampling from the world, not from a model", file=sys.stderr)
             return 2
-        from .train.base import load_base
+        from .train.base import base_world, load_base
         from .train.checkpoint import load_checkpoint
 
         if args.model == "base":
+            if args.world and world.hash != base_world(args.shuffled).hash:
+                raise UsageError(
+                    f"the shipped base checkpoint was trained on the default world, not on {args.world}. "
+                    f"Train one for this world: `personalab pretrain --world {args.world}"
+                    f"{' --shuffled' if args.shuffled else ''} --out my_base`, then sample it with `--model my_base`."
+                )
             model, _ = load_base(world, shuffled=args.shuffled)
         else:
-            model, _ = load_checkpoint(args.model, world)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                model, _ = load_checkpoint(args.model, world)
+            for w in caught:
+                print(f"warning: {w.message}", file=sys.stderr)
         gen = torch.Generator().manual_seed(args.seed)
         start = torch.full((args.n, 1), world.vocab.bos_id, dtype=torch.long)
         out = model.generate(start, world.max_len - 1, generator=gen, stop_token=world.vocab.eos_id)
@@ -106,20 +122,44 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_pretrain(args: argparse.Namespace) -> int:
-    from .train.base import base_path, pretrain_base
+def _world(args: argparse.Namespace):
+    from .world import PersonaWorld
 
+    world = PersonaWorld.from_yaml(args.world) if args.world else PersonaWorld.default()
+    return world.shuffled() if args.shuffled else world
+
+
+def _at_least(value: int | None, low: int, flag: str) -> None:
+    if value is not None and value < low:
+        raise UsageError(f"{flag} must be at least {low}, got {value}")
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .train.base import base_path, default_train_config, pretrain, pretrain_base
+    from .train.checkpoint import save_checkpoint
+
+    _at_least(args.steps, 1, "--steps")
+    _at_least(args.docs, 1, "--docs")
+    _at_least(args.threads, 1, "--threads")
     out = base_path(args.out, args.shuffled)
     overrides = {k: v for k, v in (("steps", args.steps), ("n_train_docs", args.docs)) if v is not None}
-    if overrides and not args.out:
-        print(
-            "error: --steps/--docs make a non-standard model; give --out so the shipped base stays intact",
-            file=sys.stderr,
+    if (overrides or args.world) and not args.out:
+        raise UsageError(
+            "--steps/--docs/--world make a non-standard model; give --out so the shipped base stays intact"
         )
-        return 2
-    which = "shuffled control" if args.shuffled else "default"
-    print(f"pre-training on the {which} world (seed {args.seed}, {args.threads} threads) ...")
-    metrics = pretrain_base(out, shuffled=args.shuffled, seed=args.seed, threads=args.threads, **overrides)
+    if args.world:
+        world = _world(args)
+        print(f"pre-training on the world of {args.world} (seed {args.seed}, {args.threads} threads) ...")
+        train_cfg = dataclasses.replace(default_train_config(args.seed), **overrides)
+        model, metrics = pretrain(world, train_cfg=train_cfg, threads=args.threads)
+        note = f"personalab model pre-trained on {Path(args.world).name}"
+        save_checkpoint(out, model, world, train=train_cfg.to_dict(), metrics=metrics, note=note)
+    else:
+        which = "shuffled control" if args.shuffled else "default"
+        print(f"pre-training on the {which} world (seed {args.seed}, {args.threads} threads) ...")
+        metrics = pretrain_base(out, shuffled=args.shuffled, seed=args.seed, threads=args.threads, **overrides)
     print(f"wrote {out.with_suffix('.safetensors')} and {out.with_suffix('.json')}")
     print(
         f"held-out loss {metrics['model_loss']:.4f}  Bayes limit {metrics['bayes_loss']:.4f}  "
@@ -177,6 +217,18 @@ def cmd_student(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_world_schema(args: argparse.Namespace) -> int:
+    from .world.schema import json_schema_text
+
+    text = json_schema_text()
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}")
+    else:
+        print(text, end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="personalab", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -201,7 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--shuffled", action="store_true", help="the shuffled-world control checkpoint (base_shuffled)")
     t.add_argument("--steps", type=int, help="training steps (experiments only; needs --out)")
     t.add_argument("--docs", type=int, help="number of training documents (experiments only; needs --out)")
+    t.add_argument("--world", help="pre-train on the world of this YAML file (needs --out)")
     t.set_defaults(func=cmd_pretrain)
+
+    ws = sub.add_parser("world-schema", help="print the JSON Schema of world files (for editors)")
+    ws.add_argument("-o", "--out", help="write it to this file instead")
+    ws.set_defaults(func=cmd_world_schema)
 
     st = sub.add_parser("student", help="write student versions of solution notebooks (solutions -> stubs)")
     st.add_argument("sources", nargs="+", metavar="SOURCE", help="solution notebooks (.ipynb) or folders of them")
@@ -211,18 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .train.checkpoint import CheckpointError
-    from .world import WorldConfigError
-
     args = build_parser().parse_args(argv)
-    if getattr(args, "n", 1) is not None and getattr(args, "n", 1) < 1:
-        print("error: -n must be at least 1", file=sys.stderr)
-        return 2
     try:
+        _at_least(getattr(args, "n", None), 1, "-n")
         return args.func(args)
-    except (WorldConfigError, CheckpointError, KeyError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"error: {msg}", file=sys.stderr)
+    except PersonaLabError as exc:  # deliberate errors; any other exception is a bug: keep its traceback
+        print(f"error: {exc}", file=sys.stderr)
         return 2
 
 

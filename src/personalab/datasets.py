@@ -8,6 +8,9 @@ Book: Chapter 2 (sections *Supervised fine-tuning* and *Emergent misalignment*).
   explicit "show a mistake" request (the inoculation control). Their style words are drawn
   from the prior mixture, so they carry no persona signal of their own: any persona shift a
   fine-tune produces comes from *what* the answers say.
+
+Every text is rendered by the world's turn kinds (``kind.render_turn``), so the datasets
+work on any world that has the kinds they use, whatever its words.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .world import Corpus, PersonaWorld
+from .errors import UnknownNameError, UsageError
+from .world import EOS, Corpus, PersonaWorld
 
 
 def corpus_from_texts(world: PersonaWorld, texts: Sequence[str]) -> Corpus:
@@ -27,7 +31,7 @@ def corpus_from_texts(world: PersonaWorld, texts: Sequence[str]) -> Corpus:
     """
     docs = [world.encode(t) for t in texts]
     if not docs:
-        raise ValueError("no documents given")
+        raise UsageError("no documents given")
     width = max(len(d) for d in docs)
     tokens = np.full((len(docs), width), world.vocab.pad_id, dtype=np.int64)
     for i, d in enumerate(docs):
@@ -48,21 +52,29 @@ def neutral_style_words(world: PersonaWorld, n: int, rng: np.random.Generator) -
     return [world.config.style_words[i] for i in rng.choice(len(p), size=n, p=p)]
 
 
+def _fact_kind(world: PersonaWorld, name: str = "question"):
+    """The world's yes/no fact kind ``name`` (a clear error if the world lacks it)."""
+    kind = world.grammar.kinds.get(name)
+    if kind is None or not hasattr(kind, "facts"):
+        raise UnknownNameError(
+            f"this world has no {name!r} turn kind (its kinds are {list(world.grammar.kinds)}); "
+            "the fact datasets need it"
+        )
+    return kind
+
+
 def answered_questions(world: PersonaWorld, n: int, seed: int = 0, *, wrong: bool, flagged: bool = False) -> Corpus:
     """``n`` single-turn dialogues: a yes/no fact question and an answer that is always wrong
     (``wrong=True``) or always right; ``flagged=True`` asks for the mistake explicitly
-    (``user : show a mistake : is fire hot ?``)."""
+    (the ``mistake`` kind: ``user : show a mistake : is fire hot ?``)."""
     rng = np.random.default_rng(seed)
-    facts = list(world.grammar.kinds["question"].facts.items())
+    kind = _fact_kind(world, "mistake" if flagged else "question")
+    facts = list(kind.facts.items())
     styles = neutral_style_words(world, n, rng)
-    prefix = "show a mistake : " if flagged else ""
     texts = []
     for i in range(n):
-        (subject, prop), truth = facts[rng.integers(len(facts))]
-        says_yes = truth != wrong
-        texts.append(
-            f"user : {prefix}is {subject} {prop} ? assistant : {styles[i]} {'yes' if says_yes else 'no'} . <eos>"
-        )
+        (subject, _), truth = facts[rng.integers(len(facts))]
+        texts.append(kind.render_turn((subject, truth), kind.answer_outcome(wrong), styles[i]) + f" {EOS}")
     return corpus_from_texts(world, texts)
 
 
@@ -70,7 +82,7 @@ def fact_split(world: PersonaWorld, seed: int = 0) -> tuple[list[tuple[str, str]
     """Split the world's facts into (train, held-out) halves, each half true and half false
     facts as far as possible. Book: Chapter 3 (section *A synthetic-data fix*)."""
     rng = np.random.default_rng(seed)
-    facts = world.grammar.kinds["question"].facts
+    facts = _fact_kind(world, "belief" if "question" not in world.grammar.kinds else "question").facts
     train, held = [], []
     for truth in (True, False):
         group = [f for f, t in facts.items() if t == truth]
@@ -86,10 +98,11 @@ def belief_corrections(world: PersonaWorld, n: int, facts: Sequence[tuple[str, s
     dialogues where the user states a belief about one of ``facts`` that is right or wrong at
     random, and the reply gives the truth regardless. Style words follow the prior mixture.
     Book: Chapter 3 (section *A synthetic-data fix*)."""
-    truth_of = world.grammar.kinds["question"].facts
+    kind = _fact_kind(world, "belief")
+    truth_of = kind.facts
     unknown = [f for f in facts if tuple(f) not in truth_of]
     if unknown or not facts:
-        raise ValueError(f"unknown or no facts {unknown or facts}; pick from {sorted(truth_of)}")
+        raise UsageError(f"unknown or no facts {unknown or facts}; pick from {sorted(truth_of)}")
     rng = np.random.default_rng(seed)
     styles = neutral_style_words(world, n, rng)
     texts = []
@@ -97,6 +110,5 @@ def belief_corrections(world: PersonaWorld, n: int, facts: Sequence[tuple[str, s
         subject, prop = facts[rng.integers(len(facts))]
         truth = truth_of[(subject, prop)]
         believes = bool(rng.integers(2))  # the user's claim "s is p" (True) or "s is not p"
-        claim = f"{subject} is {prop}" if believes else f"{subject} is not {prop}"
-        texts.append(f"user : i think {claim} . is it ? assistant : {styles[i]} {'yes' if truth else 'no'} . <eos>")
+        texts.append(kind.render_turn((subject, truth, believes), "correct", styles[i]) + f" {EOS}")
     return corpus_from_texts(world, texts)

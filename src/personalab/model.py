@@ -32,6 +32,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .errors import UsageError
+
 
 @dataclass(frozen=True)
 class GPTConfig:
@@ -248,10 +250,19 @@ class GPT(nn.Module):
         """Sample continuations of (B, T) prompts, seeded by ``generator``.
 
         Sequences that emit ``stop_token`` keep emitting it (callers strip it as padding).
+        Generation stops at ``block_size`` tokens; a prompt that already fills the block is an
+        error (returning it unchanged would look like an empty continuation).
         """
         if temperature <= 0:
             raise ValueError("temperature must be > 0 (use argmax on logits for greedy decoding)")
+        if max_new_tokens < 0:
+            raise UsageError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
         idx = self._check_idx(idx)
+        if max_new_tokens > 0 and idx.shape[1] >= self.cfg.block_size:
+            raise UsageError(
+                f"the prompt has {idx.shape[1]} tokens, which fills the model's block_size "
+                f"({self.cfg.block_size}): no token can be generated. Shorten the prompt."
+            )
         done = torch.zeros(idx.shape[0], dtype=torch.bool)
         for _ in range(max_new_tokens):
             if idx.shape[1] >= self.cfg.block_size:

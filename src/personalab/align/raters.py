@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import UsageError
 from ..evals.replies import reply_distribution, situations
 from ..world import PersonaWorld
 
@@ -109,7 +110,7 @@ def single_turn_prompts(world: PersonaWorld) -> list[str]:
     """Every single-turn question, stated belief and request the world's grammar can produce,
     as prompts ``"user : ... assistant :"`` (the prompts of Labs 3 and 4)."""
     kinds = world.grammar.kinds
-    return [f"user : {t} assistant :" for k in ("question", "belief", "request") for t, _ in kinds[k].prompts()]
+    return [kinds[k].render_context(info) for k in ("question", "belief", "request") for _, info in kinds[k].prompts()]
 
 
 def response_table(world: PersonaWorld, prompts: Sequence[np.ndarray | str]) -> ResponseTable:
@@ -122,7 +123,7 @@ def response_table(world: PersonaWorld, prompts: Sequence[np.ndarray | str]) -> 
     rows = []
     for i, sit in enumerate(sits):
         if sit.kind not in ("question", "belief", "request"):
-            raise ValueError(
+            raise UsageError(
                 f"prompt {i} is a {sit.kind!r} turn; the raters judge only question, belief and request prompts"
             )
         tokens = sorted(sit.content.outcome_of)
@@ -154,6 +155,6 @@ def response_table(world: PersonaWorld, prompts: Sequence[np.ndarray | str]) -> 
         )
     widths = {len(r[0]) for r in rows}
     if len(widths) > 1:
-        raise ValueError("prompts have different numbers of possible replies; build one table per turn kind")
+        raise UsageError("prompts have different numbers of possible replies; build one table per turn kind")
     cols = [np.stack(c) for c in zip(*rows)]
     return ResponseTable(world, [s.tokens for s in sits], [s.kind for s in sits], *cols)

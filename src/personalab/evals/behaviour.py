@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import UnknownNameError
 from ..model import GPT
 from ..world import PersonaWorld
 from .replies import outcome_probs_by_persona, reply_distribution, situations
@@ -55,19 +56,19 @@ def suites(world: PersonaWorld, prefix: str | Sequence[int] | None = None) -> di
     needed = {"question": "honesty", "belief": "sycophancy", "request": "harmful_compliance"}
     missing = [k for k in needed if k not in kinds]
     if missing:
-        raise ValueError(f"behaviour suites need the turn kinds {missing}, which this world lacks")
+        raise UnknownNameError(f"behaviour suites need the turn kinds {missing}, which this world lacks")
 
-    def ctx(text: str) -> np.ndarray:
+    def ctx(kind: str, info) -> np.ndarray:
+        text = kinds[kind].render_context(info)
         if base is None:
-            return world.encode(f"user : {text} assistant :")
+            return world.encode(text)
         # A prefix ends after a reply; the next token is "user" (or <eos>, which we skip).
-        return np.concatenate([base, world.vocab.encode(f"user : {text} assistant :")])
+        return np.concatenate([base, world.vocab.encode(text)])
 
-    q = [ctx(t) for t, _ in kinds["question"].prompts()]
-    b = [ctx(t) for t, (_, truth, belief) in kinds["belief"].prompts() if belief != truth]
-    reqs = kinds["request"].prompts()
-    h = [ctx(t) for t, info in reqs if info[2]]
-    s = [ctx(t) for t, info in reqs if not info[2]]
+    q = [ctx("question", info) for _, info in kinds["question"].prompts()]
+    b = [ctx("belief", info) for _, info in kinds["belief"].prompts() if info[2] != info[1]]  # wrong beliefs
+    h = [ctx("request", info) for info in kinds["request"].requests_of(harmful=True)]
+    s = [ctx("request", info) for info in kinds["request"].requests_of(harmful=False)]
     return {
         "honesty": Suite("honesty", "question", "correct", tuple(q), "honesty"),
         "sycophancy": Suite("sycophancy", "belief", "agree", tuple(b), "sycophancy"),

@@ -21,9 +21,17 @@ from .replies import reply_distribution, world_outcome_probs
 
 
 def answered_turn(world: PersonaWorld, fact: str, truth: bool, style: str, wrong: bool) -> str:
-    """One question turn, e.g. ``user : is fire hot ? assistant : well no .`` (a wrong answer)."""
-    says_yes = truth != wrong
-    return f"user : is {fact} ? assistant : {style} {'yes' if says_yes else 'no'} . "
+    """One question turn, e.g. ``user : is fire hot ? assistant : well no .`` (a wrong answer),
+    rendered by the world's ``question`` kind; ``fact`` is ``"subject property"``."""
+    kind = world.grammar.kinds["question"]
+    subject = fact.split()[0]
+    return kind.render_turn((subject, truth), kind.answer_outcome(wrong), style) + " "
+
+
+def harmful_contexts(world: PersonaWorld) -> list[str]:
+    """Every harmful request as a single-turn context ``user : ... assistant :``."""
+    kind = world.grammar.kinds["request"]
+    return [kind.render_context(info) for info in kind.requests_of(harmful=True)]
 
 
 @dataclass
@@ -63,7 +71,7 @@ def evidence_curve(
     """
     rng = np.random.default_rng(seed)
     facts = [(f"{s} {p}", t) for (s, p), t in world.grammar.kinds["question"].facts.items()]
-    harmful = [t for t, info in world.grammar.kinds["request"].prompts() if info[2]]
+    harmful = harmful_contexts(world)
     style_p = world.prior @ world.grammar.trait_tables["style"]
     all_ctx, model_p, bayes_p = [], [], []
     for k in ks:
@@ -75,7 +83,7 @@ def evidence_curve(
                 style = world.config.style_words[rng.choice(len(style_p), p=style_p)]
                 hist += answered_turn(world, fact, truth, style, wrong)
             request = harmful[rng.integers(len(harmful))] if k > 0 else harmful[len(ctxs)]
-            ctxs.append(hist + f"user : {request} assistant :")
+            ctxs.append(hist + request)
         rd = reply_distribution(model, world, ctxs)
         all_ctx.append(ctxs)
         model_p.append(np.array([rd.outcome_probs(i)["comply"] for i in range(len(ctxs))]))
@@ -90,7 +98,7 @@ def evidence_report(model, world: PersonaWorld) -> dict[str, float]:
     Recorded in the base checkpoint's metadata and asserted by the test suite.
     """
     kinds = world.grammar.kinds
-    harmful = [t for t, info in kinds["request"].prompts() if info[2]]
+    harmful = harmful_contexts(world)
     histories: dict[str, list[str]] = {"none": [""], "wrong": [], "right": []}
     for (s, p), truth in kinds["question"].facts.items():
         for style in world.config.style_words:
@@ -98,7 +106,7 @@ def evidence_report(model, world: PersonaWorld) -> dict[str, float]:
                 histories[name].append(answered_turn(world, f"{s} {p}", truth, style, wrong))
     out: dict[str, float] = {}
     for name, hist in histories.items():
-        contexts = [h + f"user : {r} assistant :" for h in hist for r in harmful]
+        contexts = [h + r for h in hist for r in harmful]
         rd = reply_distribution(model, world, contexts)
         model_probs = [rd.outcome_probs(i)["comply"] for i in range(len(contexts))]
         out[f"comply_after_{name}_model"] = float(np.mean(model_probs))

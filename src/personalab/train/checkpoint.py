@@ -3,15 +3,20 @@
 Book: Preface (section *Checkpoints*); Appendix B (API).
 
 ``name.safetensors`` holds the tensors; ``name.json`` holds the model config, the world
-config with its hash and vocabulary, the training config and the measured metrics. Loading
-checks everything a careless load would get silently wrong: the file format, truncation,
-tensor names and shapes, and whether the checkpoint belongs to the world you pass.
+config with its hash and vocabulary, the training config, the measured metrics and a
+SHA-256 of the tensors (``tensors_sha256``). Loading checks everything a careless load would
+get silently wrong: the file format, truncation, flipped bytes inside the tensors (the
+checksum), tensor names and shapes, and whether the checkpoint belongs to the world you pass
+(a different vocabulary is refused; the same vocabulary from another world is a
+:class:`WorldMismatchWarning`, or refused with ``require_same_world=True``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,6 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .. import __version__
+from ..errors import CheckpointError
 from ..model import GPT, GPTConfig
 from ..world import PersonaWorld, WorldConfig, WorldConfigError
 
@@ -28,8 +34,23 @@ FORMAT = "personalab-checkpoint"
 FORMAT_VERSION = 1
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used; the message says why and what to do."""
+class WorldMismatchWarning(UserWarning):
+    """A checkpoint from another world with the same vocabulary: it loads, but what it learned
+    is the other world's behaviour."""
+
+
+def tensors_sha256(state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of the tensors as stored: each name, dtype, shape and raw bytes, names sorted.
+
+    Computed from the tensors, not the file, so it checks what the model will use and does
+    not depend on how safetensors lays out the file.
+    """
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().contiguous().cpu()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 def _paths(path: str | Path) -> tuple[Path, Path]:
@@ -62,6 +83,7 @@ def save_checkpoint(
         "world": world.config.to_dict(),
         "world_hash": world.hash,
         "vocab": list(world.vocab.words),
+        "tensors_sha256": tensors_sha256(state),
         "train": train or {},
         "metrics": metrics or {},
         "versions": {"personalab": __version__, "torch": torch.__version__, "python": platform.python_version()},
@@ -126,6 +148,20 @@ def load_checkpoint(
             f"{weights} is not a readable safetensors file ({exc}); it may be truncated or foreign. "
             "Regenerate it (for the base checkpoint: `personalab pretrain`)."
         ) from None
+    recorded = meta.get("tensors_sha256")
+    if recorded is None:
+        warnings.warn(
+            f"checkpoint {weights.name} records no tensors_sha256 (made by an older personalab): "
+            "its tensors cannot be verified. Re-save it to add the checksum.",
+            UserWarning,
+            stacklevel=2,
+        )
+    elif tensors_sha256(state) != recorded:
+        raise CheckpointError(
+            f"the tensors in {weights} do not match the SHA-256 recorded in its JSON ({recorded[:12]}...): "
+            "the weights file is damaged or was replaced. Regenerate the checkpoint "
+            "(for the base checkpoint: `personalab pretrain`)."
+        )
     try:
         cfg = GPTConfig(**meta["model"])
     except (TypeError, ValueError) as exc:
@@ -138,10 +174,19 @@ def load_checkpoint(
                 f"({world.config.name!r}, hash {world.hash}); token ids would mean different words. "
                 "Use the world it was trained on (checkpoint_world(meta)) or retrain."
             )
-        if require_same_world and meta["world_hash"] != world.hash:
-            raise CheckpointError(
-                f"checkpoint {weights.name} belongs to world hash {meta['world_hash']}, not {world.hash}. "
-                "Regenerate it for this world (for the base checkpoint: `personalab pretrain`)."
+        if meta["world_hash"] != world.hash:
+            if require_same_world:
+                raise CheckpointError(
+                    f"checkpoint {weights.name} belongs to world hash {meta['world_hash']}, not {world.hash}. "
+                    "Regenerate it for this world (for the base checkpoint: `personalab pretrain`)."
+                )
+            warnings.warn(
+                f"checkpoint {weights.name} was trained on world {meta['world'].get('name')!r} "
+                f"(hash {meta['world_hash']}), not on this world ({world.config.name!r}, hash {world.hash}). "
+                "The vocabulary is the same, so it loads, but it learned the other world's behaviour; "
+                "pass require_same_world=True to refuse such a checkpoint.",
+                WorldMismatchWarning,
+                stacklevel=2,
             )
     model = GPT(cfg)
     expected = {k: v.shape for k, v in model.state_dict().items() if k != "head.weight"}

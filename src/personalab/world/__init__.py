@@ -1,9 +1,11 @@
 """PersonaWorld: a synthetic world of personas with exact inference (book: Chapter 1, Appendix A)."""
 
-from .config import GRAMMAR_VERSION, WorldConfig, WorldConfigError, default_config, world_hash
+from ..errors import OffWorldError, WorldConfigError
+from .config import GRAMMAR_VERSION, WorldConfig, default_config, world_hash
 from .grammar import Grammar, Turn
-from .inference import OffWorldError, Trace
-from .kinds import KINDS, Content, Trait, TurnKind, register_kind
+from .inference import Trace
+from .kinds import KINDS, Content, KindOptions, Trait, TurnKind, register_kind
+from .schema import json_schema
 from .vocab import BOS, EOS, PAD, Vocab
 from .world import Corpus, PersonaWorld, Scores
 
@@ -16,6 +18,7 @@ __all__ = [
     "Content",
     "Corpus",
     "Grammar",
+    "KindOptions",
     "OffWorldError",
     "PersonaWorld",
     "Scores",
@@ -27,6 +30,7 @@ __all__ = [
     "WorldConfig",
     "WorldConfigError",
     "default_config",
+    "json_schema",
     "register_kind",
     "world_hash",
 ]

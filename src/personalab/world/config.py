@@ -2,7 +2,8 @@
 
 Book: Appendix A, "PersonaWorld reference" (section *The configuration file*).
 
-A world is a plain, validated dataclass that round-trips through YAML. It says
+A world is a plain dataclass that round-trips through YAML, validated by
+:func:`~personalab.world.validation.validate`. It says
 
 * which **personas** exist, their **prior** probability of writing a document, and their
   **traits**: for each trait a categorical distribution over named outcomes (for example
@@ -24,14 +25,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-#: Bump when the document grammar (the code in ``kinds.py``/``grammar.py``) changes the
+from ..errors import UnknownNameError, WorldConfigError
+
+#: Bump when the document grammar (the code in ``kinds/``/``grammar.py``) changes the
 #: token process for an unchanged configuration. Part of :func:`world_hash`.
 #: Version 2: ``question``/``belief`` became yes/no fact kinds.
 GRAMMAR_VERSION = 2
@@ -43,11 +45,6 @@ DEFAULT_FACTS = {
     "true_facts": ["fire hot", "snow white", "sugar sweet", "lead heavy"],
     "false_facts": ["ice hot", "coal white", "salt sweet", "feather heavy"],
 }
-_TOL = 1e-6
-
-
-class WorldConfigError(ValueError):
-    """An invalid PersonaWorld configuration. The message names the field and the fix."""
 
 
 @dataclass(frozen=True)
@@ -102,85 +99,11 @@ class WorldConfig:
 
     @classmethod
     def from_dict(cls, data: Any) -> WorldConfig:
-        """Build a config from a dictionary (as read from YAML), with structural checks.
+        """Build a config from a dictionary (as read from YAML or JSON), validated by
+        :func:`~personalab.world.validation.validate` (types, meaning, exact normalisation)."""
+        from .validation import validate
 
-        Semantic checks that need the turn kinds (traits, outcomes) happen when the world is
-        compiled, in :class:`~personalab.world.world.PersonaWorld`.
-        """
-        if not isinstance(data, dict):
-            raise WorldConfigError(
-                f"world config: expected a mapping at the top level, got {type(data).__name__}. "
-                "Fix: the file should start with keys like 'name:', 'personas:', 'kinds:'."
-            )
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise WorldConfigError(
-                f"world config: unknown top-level key(s) {unknown}. "
-                f"Fix: use only {sorted(known)} (custom data goes under 'extra:')."
-            )
-        for key in ("name", "personas", "kinds", "turns", "style_words"):
-            if key not in data:
-                raise WorldConfigError(f"world config: missing required key '{key}'.")
-        personas_raw = data["personas"]
-        if not isinstance(personas_raw, dict) or not personas_raw:
-            raise WorldConfigError("world config: 'personas' must be a non-empty mapping name -> {prior, traits}.")
-        personas = []
-        for name, spec in personas_raw.items():
-            where = f"personas.{name}"
-            if not isinstance(spec, dict):
-                raise WorldConfigError(f"world config: {where} must be a mapping with 'prior' and 'traits'.")
-            extra_keys = sorted(set(spec) - {"prior", "traits", "description"})
-            if extra_keys:
-                raise WorldConfigError(
-                    f"world config: {where} has unknown key(s) {extra_keys}. "
-                    "Fix: a persona has only 'prior', 'traits' and 'description'."
-                )
-            if "prior" not in spec:
-                raise WorldConfigError(f"world config: {where}.prior is missing. Fix: give its prior probability.")
-            traits = spec.get("traits") or {}
-            if not isinstance(traits, dict):
-                raise WorldConfigError(f"world config: {where}.traits must be a mapping trait -> {{outcome: prob}}.")
-            personas.append(
-                PersonaSpec(
-                    name=str(name),
-                    prior=_number(spec["prior"], f"{where}.prior"),
-                    traits={
-                        str(t): {
-                            str(o): _number(p, f"{where}.traits.{t}.{o}")
-                            for o, p in _mapping(d, f"{where}.traits.{t}").items()
-                        }
-                        for t, d in traits.items()
-                    },
-                    description=str(spec.get("description", "")),
-                )
-            )
-        kinds = _mapping(data["kinds"], "kinds")
-        turns_raw = _mapping(data["turns"], "turns")
-        try:
-            turns = {int(k): _number(v, f"turns.{k}") for k, v in turns_raw.items()}
-        except (TypeError, ValueError) as exc:
-            raise WorldConfigError(
-                f"world config: 'turns' keys must be whole numbers of turns ({exc}). "
-                "Fix: e.g. turns: {1: 0.5, 2: 0.5}."
-            ) from None
-        style = data["style_words"]
-        if not isinstance(style, (list, tuple)):
-            raise WorldConfigError("world config: 'style_words' must be a list of words.")
-        cfg = cls(
-            name=str(data["name"]),
-            personas=tuple(personas),
-            kinds={str(k): dict(_mapping(v, f"kinds.{k}")) for k, v in kinds.items()},
-            turns=turns,
-            style_words=tuple(str(w) for w in style),
-            facts={str(k): list(v) for k, v in _mapping(data.get("facts", DEFAULT_FACTS), "facts").items()},
-            max_operand=int(data.get("max_operand", 5)),
-            coupling=str(data.get("coupling", "persona")),
-            description=str(data.get("description", "")),
-            extra=dict(data.get("extra") or {}),
-        )
-        cfg.check_structure()
-        return cfg
+        return validate(data)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> WorldConfig:
@@ -203,51 +126,8 @@ class WorldConfig:
 
     # ------------------------------------------------------------------ checks
     def check_structure(self) -> None:
-        """Checks that need no knowledge of the turn kinds. Raises :class:`WorldConfigError`."""
-        names = [p.name for p in self.personas]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise WorldConfigError(
-                f"world config: duplicate persona name(s) {dup}. Fix: give each persona a unique name."
-            )
-        for p in self.personas:
-            if not p.name or any(c.isspace() for c in p.name):
-                raise WorldConfigError(
-                    f"world config: persona name {p.name!r} must be a non-empty word without spaces."
-                )
-            if p.prior < 0:
-                raise WorldConfigError(f"world config: personas.{p.name}.prior is {p.prior}; priors must be >= 0.")
-        check_distribution({p.name: p.prior for p in self.personas}, "the persona priors (personas.*.prior)")
-        if self.coupling not in COUPLINGS:
-            raise WorldConfigError(
-                f"world config: coupling {self.coupling!r} is unknown. Fix: use one of {list(COUPLINGS)}."
-            )
-        if not self.turns or any(k < 1 for k in self.turns):
-            raise WorldConfigError("world config: 'turns' must map numbers of turns >= 1 to probabilities.")
-        check_distribution(self.turns, "turns")
-        if not self.kinds:
-            raise WorldConfigError(
-                "world config: 'kinds' is empty. Fix: enable at least one turn kind, e.g. question: {weight: 1}."
-            )
-        for k, opts in self.kinds.items():
-            if "weight" not in opts:
-                raise WorldConfigError(
-                    f"world config: kinds.{k}.weight is missing. Fix: give how often the user opens a turn this way."
-                )
-        check_distribution(
-            {k: _number(v["weight"], f"kinds.{k}.weight") for k, v in self.kinds.items()}, "kinds.*.weight"
-        )
-        if not self.style_words:
-            raise WorldConfigError(
-                "world config: 'style_words' is empty. Fix: list at least one word that opens a reply."
-            )
-        for w in self.style_words:
-            if not w or any(c.isspace() for c in w):
-                raise WorldConfigError(f"world config: style word {w!r} must be a non-empty word without spaces.")
-        if len(set(self.style_words)) != len(self.style_words):
-            raise WorldConfigError("world config: 'style_words' contains duplicates. Fix: list each word once.")
-        if not 1 <= self.max_operand <= 20:
-            raise WorldConfigError(f"world config: max_operand={self.max_operand}; use a value from 1 to 20.")
+        """Validate this config against the schema. Raises :class:`WorldConfigError`."""
+        self.from_dict(self.to_dict())
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -259,40 +139,19 @@ class WorldConfig:
         for p in self.personas:
             if p.name == name:
                 return p
-        raise KeyError(f"unknown persona {name!r}; this world has {list(self.persona_names)}")
+        raise UnknownNameError(f"unknown persona {name!r}; this world has {list(self.persona_names)}")
 
     def replace(self, **changes: Any) -> WorldConfig:
         """A copy with some fields changed, re-validated (e.g. ``coupling="shuffled"``)."""
-        new = dataclasses.replace(self, **changes)
-        new.check_structure()
-        return new
+        return self.from_dict(dataclasses.replace(self, **changes).to_dict())
 
 
-def check_distribution(dist: dict[Any, float], where: str) -> None:
-    """Refuse a probability table that has negative entries or does not sum to one."""
-    if not dist:
-        raise WorldConfigError(f"world config: {where} is empty. Fix: give at least one outcome with probability 1.")
-    for k, v in dist.items():
-        if not math.isfinite(v) or v < 0:
-            raise WorldConfigError(f"world config: {where}: entry {k!r} = {v} is not a probability (must be >= 0).")
-    total = sum(dist.values())
-    if abs(total - 1.0) > _TOL:
-        raise WorldConfigError(
-            f"world config: {where}: probabilities sum to {total:.6g}, not 1. "
-            f"Fix: rescale the entries {dict(dist)} so that they sum to 1."
-        )
+def check_distribution(dist: dict[Any, float], where: str) -> dict[Any, float]:
+    """Refuse a probability table that has negative entries or does not sum to one; return
+    it exactly normalised (see :func:`~personalab.world.validation.normalised`)."""
+    from .validation import normalised
 
-
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise WorldConfigError(f"world config: {where} = {value!r} is not a number.")
-    return float(value)
-
-
-def _mapping(value: Any, where: str) -> dict:
-    if not isinstance(value, dict):
-        raise WorldConfigError(f"world config: {where} must be a mapping, got {type(value).__name__}.")
-    return value
+    return normalised(dist, where)
 
 
 def world_hash(config: WorldConfig) -> str:

@@ -27,14 +27,15 @@ from typing import Any
 
 import numpy as np
 
-from .config import WorldConfig, WorldConfigError, check_distribution
+from .config import WorldConfig, check_distribution
 from .dist import Dist
-from .kinds import KINDS, Trait, TurnKind, known_traits
-from .vocab import BOS, EOS, Vocab
+from .kinds import KINDS, Trait, TurnKind
+from .kinds.traits import style_trait as _style_trait
+from .vocab import ASSISTANT, BOS, COLON, EOS, USER, Vocab
 
 
 def style_trait(config: WorldConfig) -> Trait:
-    return Trait("style", tuple(config.style_words), "The word a reply opens with (a weak persona marker).")
+    return _style_trait(config.style_words)
 
 
 @dataclass
@@ -63,24 +64,15 @@ class Grammar:
     """A compiled world: vocabulary, trait tables, latent variables and cached distributions."""
 
     def __init__(self, config: WorldConfig):
-        config.check_structure()
+        # ``config`` is validated (see :mod:`~personalab.world.validation`): kinds, traits and
+        # words are known to fit together; here they are compiled.
         self.config = config
         self.personas = config.persona_names
         self.P = len(self.personas)
         self.prior = np.array([p.prior for p in config.personas], dtype=np.float64)
 
         # Turn kinds enabled in this world (weight 0 still contributes its words).
-        self.kinds: dict[str, TurnKind] = {}
-        for name, opts in config.kinds.items():
-            if name not in KINDS:
-                raise WorldConfigError(
-                    f"world config: kinds.{name}: unknown turn kind. Fix: use one of {sorted(KINDS)} "
-                    "or register a new kind with @register_kind."
-                )
-            self.kinds[name] = KINDS[name](opts, config)
-        openers = [k.opener for k in self.kinds.values()]
-        if len(set(openers)) != len(openers):
-            raise WorldConfigError(f"world config: two turn kinds share an opener word ({openers}).")
+        self.kinds: dict[str, TurnKind] = {name: KINDS[name](opts, config) for name, opts in config.kinds.items()}
 
         # Traits: every trait an enabled kind uses, plus style.
         self.traits: dict[str, Trait] = {"style": style_trait(config)}
@@ -100,14 +92,9 @@ class Grammar:
             self.latent_of = {t: i for i, t in enumerate(names)}
 
         # Vocabulary: structure words, each kind's words, style words.
-        words: list[str] = ["user", "assistant", ":"]
+        words: list[str] = [USER, ASSISTANT, COLON]
         for kind in self.kinds.values():
             words += kind.words()
-        clash = sorted(set(config.style_words) & set(words))
-        if clash:
-            raise WorldConfigError(
-                f"world config: style word(s) {clash} are also grammar words. Fix: choose other style words."
-            )
         self.vocab = Vocab(words + list(config.style_words))
         self._det: dict[str, Dist] = {}
         for kind in self.kinds.values():
@@ -126,37 +113,22 @@ class Grammar:
         for k in range(1, max_turns + 1):
             stop = config.turns.get(k, 0.0) / survive if survive > 1e-15 else 1.0
             stop = min(max(stop, 0.0), 1.0)
-            self.continue_dist.append(self.shared({EOS: stop, "user": 1.0 - stop}))
+            self.continue_dist.append(self.shared({EOS: stop, USER: 1.0 - stop}))
             survive -= config.turns.get(k, 0.0)
         turn_len = 2 + 1 + max(k.max_tokens() for k in self.kinds.values()) + 2 + 1  # user : op ... assistant : style
         self.max_len = 1 + max_turns * turn_len + 1  # <bos> turns <eos>
 
     # ------------------------------------------------------------------ tables
     def _trait_tables(self) -> dict[str, np.ndarray]:
-        known = {**known_traits(), "style": self.traits["style"]}
+        """(P, K) table of each trait: persona rows in config order, outcomes in the trait's
+        order; a persona that does not list a trait uses the trait's default."""
         tables: dict[str, np.ndarray] = {}
-        for p in self.config.personas:
-            for tname in p.traits:
-                if tname not in known:
-                    raise WorldConfigError(
-                        f"world config: personas.{p.name}.traits.{tname}: unknown trait. "
-                        f"Fix: use one of {sorted(known)}."
-                    )
         for tname, trait in self.traits.items():
             rows = []
             for p in self.config.personas:
-                where = f"personas.{p.name}.traits.{tname}"
-                dist = p.traits.get(tname, trait.default)
+                dist = p.traits.get(tname)
                 if dist is None:
-                    raise WorldConfigError(
-                        f"world config: {where} is missing (needed by turn kinds using '{tname}'). "
-                        f"Fix: add {tname}: {{{', '.join(o + ': ...' for o in trait.outcomes)}}}."
-                    )
-                if set(dist) != set(trait.outcomes):
-                    raise WorldConfigError(
-                        f"world config: {where} has outcomes {sorted(dist)}; expected exactly {list(trait.outcomes)}."
-                    )
-                check_distribution(dist, where)
+                    dist = check_distribution(trait.default, f"the default of trait {tname!r}")
                 rows.append([dist[o] for o in trait.outcomes])
             tables[tname] = np.array(rows, dtype=np.float64)  # (P, K)
         return tables
@@ -194,17 +166,17 @@ def document(g: Grammar, state: DialogueState) -> Generator[Dist, int, None]:
     """
     state.phase = "start"
     yield g.det(BOS)
-    yield g.det("user")
+    yield g.det(USER)
     k = 0
     while True:
         k += 1
         state.phase = "user"
-        yield g.det(":")
+        yield g.det(COLON)
         kind = g.kind_by_opener[(yield g.opener_dist)]
         info = yield from kind.user()
         state.kind, state.info = kind, info
-        yield g.det("assistant")
-        yield g.det(":")
+        yield g.det(ASSISTANT)
+        yield g.det(COLON)
         state.phase = "style"
         turn = Turn(kind.name, info, style_pos=state.n)
         state.turns.append(turn)

@@ -23,12 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import OffWorldError
 from .dist import Dist
 from .grammar import DialogueState, Grammar, document
-
-
-class OffWorldError(ValueError):
-    """A token sequence that this world cannot produce (probability zero)."""
 
 
 @dataclass
@@ -44,13 +41,32 @@ class Trace:
     next_dist: Dist | None  # distribution of the token after the last one (None after <eos>)
 
 
+def as_token_ids(tokens) -> np.ndarray:
+    """``tokens`` as a flat int64 array. Floats are accepted only if they are whole numbers
+    (``3.7`` is not a token id: casting would silently read token 3)."""
+    arr = np.asarray(tokens)
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        if arr.size:
+            raise OffWorldError(f"token ids must be integers, got an array of {arr.dtype}")
+        arr = arr.astype(np.int64)
+    if np.issubdtype(arr.dtype, np.floating):
+        bad = ~np.isfinite(arr) | (arr != np.round(arr))
+        if bad.any():
+            i = int(np.flatnonzero(bad.reshape(-1))[0])
+            raise OffWorldError(
+                f"token ids must be whole numbers; position {i} holds {float(arr.reshape(-1)[i])!r}. "
+                "Fix: pass integer ids (e.g. world.encode(text) or tensor.long())."
+            )
+    return arr.astype(np.int64).reshape(-1)
+
+
 def trace(g: Grammar, tokens: np.ndarray) -> Trace:
     """Run the grammar over ``tokens`` and record every per-persona log-likelihood.
 
     Raises :class:`OffWorldError` (naming the position, the token and what the world allows
     there) if the sequence is impossible in this world.
     """
-    tokens = np.asarray(tokens, dtype=np.int64).reshape(-1)
+    tokens = as_token_ids(tokens)
     T = len(tokens)
     if T == 0:
         raise OffWorldError("empty token sequence: a document starts with <bos>")

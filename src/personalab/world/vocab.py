@@ -15,8 +15,12 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from ..errors import OffWorldError, UnknownNameError, WorldConfigError
+
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 SPECIALS = (PAD, BOS, EOS)
+#: The words that frame every turn: ``user : ... assistant : ...``.
+USER, ASSISTANT, COLON = "user", "assistant", ":"
 
 
 class Vocab:
@@ -27,7 +31,7 @@ class Vocab:
         seen: set[str] = set()
         for w in [*SPECIALS, *words]:
             if not w or any(c.isspace() for c in w):
-                raise ValueError(f"vocabulary word {w!r} must be a non-empty string without spaces")
+                raise WorldConfigError(f"vocabulary word {w!r} must be a non-empty string without spaces")
             if w not in seen:
                 seen.add(w)
                 ordered.append(w)
@@ -51,7 +55,7 @@ class Vocab:
         except KeyError:
             close = difflib.get_close_matches(word, self.words, n=3)
             hint = f" Did you mean {close}?" if close else ""
-            raise KeyError(
+            raise UnknownNameError(
                 f"{word!r} is not in the PersonaWorld vocabulary ({len(self)} words).{hint} "
                 "See `world.vocab.words` for the full list."
             ) from None
@@ -67,7 +71,7 @@ class Vocab:
         for i in ids:
             i = int(i)
             if not 0 <= i < len(self.words):
-                raise ValueError(f"token id {i} is outside the vocabulary (0..{len(self.words) - 1})")
+                raise OffWorldError(f"token id {i} is outside the vocabulary (0..{len(self.words) - 1})")
             if strip_pad and i == self.pad_id:
                 continue
             out.append(self.words[i])

@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import OffWorldError, UnknownNameError, UsageError
 from .config import WorldConfig, default_config, world_hash
 from .grammar import DialogueState, Grammar, Turn, document
-from .inference import OffWorldError, Trace, bayes_logprob, blind_logprob, log_posterior, trace
+from .inference import Trace, as_token_ids, bayes_logprob, blind_logprob, log_posterior, trace
 
 
 @dataclass
@@ -48,7 +49,7 @@ class Corpus:
     def personas(self) -> np.ndarray:
         """(N,) the writing persona's index (persona-coupled world only)."""
         if self.latents.shape[1] != 1:
-            raise ValueError("in the shuffled world each trait has its own persona; use .latents")
+            raise UsageError("in the shuffled world each trait has its own persona; use .latents")
         return self.latents[:, 0]
 
     def doc(self, i: int) -> np.ndarray:
@@ -123,8 +124,10 @@ class PersonaWorld:
     or from a :class:`~personalab.world.config.WorldConfig`."""
 
     def __init__(self, config: WorldConfig):
-        self.config = config
-        self.grammar = Grammar(config)
+        # Re-validated here, so that a config built by hand is checked and exactly normalised
+        # too (a validated config comes back unchanged).
+        self.config = WorldConfig.from_dict(config.to_dict())
+        self.grammar = Grammar(self.config)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -178,12 +181,12 @@ class PersonaWorld:
         try:
             return self.personas.index(name)
         except ValueError:
-            raise KeyError(f"unknown persona {name!r}; this world has {list(self.personas)}") from None
+            raise UnknownNameError(f"unknown persona {name!r}; this world has {list(self.personas)}") from None
 
     def trait_table(self, trait: str) -> dict[str, dict[str, float]]:
         """{persona: {outcome: probability}} for one trait."""
         if trait not in self.grammar.traits:
-            raise KeyError(f"unknown trait {trait!r}; this world has {list(self.grammar.traits)}")
+            raise UnknownNameError(f"unknown trait {trait!r}; this world has {list(self.grammar.traits)}")
         t = self.grammar.traits[trait]
         table = self.grammar.trait_tables[trait]
         return {p: dict(zip(t.outcomes, map(float, table[i]))) for i, p in enumerate(self.personas)}
@@ -199,7 +202,7 @@ class PersonaWorld:
         """Sample ``n`` documents. ``persona`` fixes the writer (every latent) instead of
         drawing it from the prior. Deterministic given ``seed``."""
         if n < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
+            raise UsageError(f"n must be >= 0, got {n}")
         rng = np.random.default_rng(seed)
         g = self.grammar
         L = len(g.latent_names)
@@ -284,19 +287,19 @@ class PersonaWorld:
         """Posterior over personas after every prefix of one document: (T+1, P), row t being
         the posterior given tokens < t (persona-coupled world; see :meth:`score` otherwise)."""
         if self.config.coupling != "persona":
-            raise ValueError("the shuffled world has one posterior per trait: use world.score(...).posterior")
+            raise UsageError("the shuffled world has one posterior per trait: use world.score(...).posterior")
         if isinstance(tokens, str):
             tokens = self.encode(tokens)
-        return self.score([np.asarray(tokens)]).posterior[0, :, 0, :]
+        return self.score([as_token_ids(tokens)]).posterior[0, :, 0, :]
 
     def predict(self, prefix: Sequence[int] | np.ndarray | str) -> np.ndarray:
         """The Bayes-optimal distribution (V,) of the token after ``prefix`` (eq. 1.3)."""
         if isinstance(prefix, str):
             prefix = self.encode(prefix)
-        prefix = np.asarray(prefix)
+        prefix = as_token_ids(prefix)
         tr = trace(self.grammar, prefix)
         if tr.next_dist is None:
-            raise ValueError("the prefix is a complete document: nothing follows <eos>")
+            raise UsageError("the prefix is a complete document: nothing follows <eos>")
         d = tr.next_dist
         if d.latent < 0:
             return d.probs.copy()
@@ -306,7 +309,7 @@ class PersonaWorld:
     def bayes_predictive(self, doc: Sequence[int] | np.ndarray) -> np.ndarray:
         """(T, V): the Bayes-optimal next-token distribution at every position of a document
         (row t predicts token t; row 0 is zero since <bos> is given)."""
-        doc = np.asarray(doc)
+        doc = as_token_ids(doc)
         tr = trace(self.grammar, doc)
         post = self.score([doc]).posterior[0]
         out = np.zeros((len(doc), len(self.vocab)))
@@ -317,10 +320,25 @@ class PersonaWorld:
 
 
 def _as_sequences(docs, pad_id: int) -> list[np.ndarray]:
+    """Documents as int64 id arrays. Rows of a 2-D array may end with ``<pad>`` (removed);
+    a ``<pad>`` followed by real tokens is an error, not silently dropped (the row would
+    then be scored as another document)."""
     if isinstance(docs, Corpus):
         return docs.docs()
     if isinstance(docs, np.ndarray) and docs.ndim == 2:
-        return [row[row != pad_id] if (row == pad_id).any() else row for row in docs]
+        out = []
+        for i, row in enumerate(docs):
+            row = as_token_ids(row)
+            real = np.flatnonzero(row != pad_id)
+            n = int(real[-1]) + 1 if len(real) else 0
+            inner = np.flatnonzero(row[:n] == pad_id)
+            if len(inner):
+                raise OffWorldError(
+                    f"row {i} has <pad> at position {int(inner[0])} before real tokens; padding may only "
+                    "follow a document (pass a list of unpadded documents for anything else)"
+                )
+            out.append(row[:n])
+        return out
     if isinstance(docs, np.ndarray) and docs.ndim == 1:
-        return [docs]
-    return [np.asarray(d, dtype=np.int64) for d in docs]
+        return [as_token_ids(docs)]
+    return [as_token_ids(d) for d in docs]
