@@ -173,13 +173,15 @@ def test_a_fresh_reward_model_is_indifferent_and_training_learns_a_decisive_rate
 # ------------------------------------------------------------------ policy-gradient RLHF
 
 
-def test_loo_advantages_match_the_exercise_reference_and_sum_to_zero():
+def test_loo_advantages_are_the_literal_leave_one_out_formula_and_sum_to_zero():
     from personalab.align.rlhf import loo_advantages
-    from personalab.exercises.ch03 import loo_advantages as reference
 
     r = np.random.default_rng(0).normal(size=(5, 4))
+    # eq. (3.8) written out: each sample minus the plain mean of the other k - 1
+    literal = np.array([[r[i, j] - np.delete(r[i], j).mean() for j in range(4)] for i in range(5)])
     a = loo_advantages(torch.from_numpy(r)).numpy()
-    np.testing.assert_allclose(a, reference(r), atol=1e-12)
+    np.testing.assert_allclose(a, literal, atol=1e-12)
+    np.testing.assert_array_equal(loo_advantages(r), a)  # numpy in, the same numbers out
     np.testing.assert_allclose(a.sum(1), 0.0, atol=1e-12)
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..numerics import sigmoid
 from ..progress import progress
 from .dpo import _check_beta, logratio_margin, preference_loss
 from .rlhf import loo_advantages
@@ -56,7 +57,7 @@ class Bandit:
         d = self.rewards[np.asarray(a)] - self.rewards[np.asarray(b)]
         if noise == 0:
             return np.where(d > 0, 1.0, np.where(d < 0, 0.0, 0.5))
-        return 0.5 * (1 + np.tanh(0.5 * d / noise))
+        return sigmoid(d / noise)
 
 
 @dataclass
