@@ -49,13 +49,13 @@ import numpy as np
 import torch
 
 from personalab.claims import claim
-from personalab.evals import behaviour_rates, world_rates
+from personalab.evals import behaviour_rates, gap_report, world_rates
 from personalab.evals.incontext import evidence_curve
 from personalab.exercises.ch01 import check_bayes_loss, check_posterior_update, check_probe_step
 from personalab.interp import bayes_accuracy, last_reply_positions, residuals_at, train_probe
 from personalab.results import record
 from personalab.runtime import setup
-from personalab.train import gap_report, load_base
+from personalab.train import load_base
 from personalab.widgets import dialogue_explorer
 from personalab.world import PersonaWorld
 

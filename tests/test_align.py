@@ -227,6 +227,32 @@ def test_rlhf_is_deterministic_and_refuses_bad_input(table, tiny):
         RLHFConfig(samples_per_prompt=1)
 
 
+def _rlhf_run(tiny, table, **kwargs):
+    from personalab.align.rlhf import RLHFConfig, rlhf
+
+    cfg = RLHFConfig(steps=4, prompts_per_step=4, log_every=2, seed=3)
+    torch.manual_seed(0)
+    model = copy.deepcopy(tiny)
+    log = rlhf(model, copy.deepcopy(tiny), table, table.gold, cfg, evaluate=lambda m: {}, **kwargs)
+    return log, model.state_dict()
+
+
+def test_rlhf_with_the_library_advantages_passed_explicitly_is_bit_identical(table, tiny):
+    from personalab.align.rlhf import loo_advantages
+
+    (a, sa), (b, sb) = _rlhf_run(tiny, table), _rlhf_run(tiny, table, advantages=loo_advantages)
+    assert a.proxy == b.proxy and a.kl == b.kl
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_rlhf_trains_with_the_advantages_it_is_given(table, tiny):
+    _, moved = _rlhf_run(tiny, table)
+    _, still = _rlhf_run(tiny, table, advantages=torch.zeros_like)  # no advantage, no gradient, no step
+    start = tiny.state_dict()
+    assert all(torch.equal(still[k], start[k]) for k in start)
+    assert not all(torch.equal(moved[k], start[k]) for k in start)
+
+
 # ------------------------------------------------------------------ over-optimisation, data, explorer
 
 
@@ -294,7 +320,8 @@ def test_content_only_persona_mix_ignores_the_style_words(world, tiny):
 
 
 def test_bon_sweep_at_n_1_is_the_policy_and_the_explorer_follows_both_sliders(table, world):
-    from personalab.widgets import bon_explorer, bon_sweep, sycophancy_of
+    from personalab.evals import sycophancy_of
+    from personalab.widgets import bon_explorer, bon_sweep
 
     probs, _ = table.policy_probs(BayesOracle(world))
     rewards = {0.0: table.gold, 3.0: Raters(agree_bias=3.0).utility(table)}

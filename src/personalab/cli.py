@@ -107,7 +107,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from .train.base import base_path, pretrain_base
+    from .pretraining import pretrain_base
+    from .train.base import base_path
 
     out = base_path(args.out, args.shuffled)
     overrides = {k: v for k, v in (("steps", args.steps), ("n_train_docs", args.docs)) if v is not None}

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..numerics import sigmoid
 from ..progress import progress
 from .dpo import _check_beta, logratio_margin, preference_loss
+from .rewards import bradley_terry_loss
 from .rlhf import loo_advantages
 
 
@@ -159,7 +159,7 @@ def fit_tabular_rewards(bandit: Bandit, data: Comparisons, *, steps: int = 500, 
     opt = torch.optim.Adam([r], lr=lr)
     w, lo = torch.from_numpy(data.chosen), torch.from_numpy(data.rejected)
     for _ in range(steps):
-        out = -F.logsigmoid(r[w] - r[lo]).mean()
+        out = bradley_terry_loss(r[w], r[lo])
         opt.zero_grad(set_to_none=True)
         out.backward()
         opt.step()

@@ -116,14 +116,18 @@ def rlhf(
     *,
     off_world_reward: float = -2.0,
     evaluate: Callable[[GPT], dict[str, float]] | None = None,
+    advantages: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> RLHFLog:
     """Optimise ``policy`` in place against the (N, K) ``reward`` of the replies in ``table``
     (a reply outside the table gets ``off_world_reward``), with the KL penalty of eq. (3.7).
 
     ``reference`` is kept frozen (pass the starting policy or a copy of it). ``evaluate``
     (default: behaviour rates on the world's suites) is logged with the exact proxy reward,
-    gold utility and KL. Deterministic given ``cfg.seed``.
+    gold utility and KL. ``advantages`` maps the (P, k) penalised returns of each step to
+    (P, k) advantages, replacing :func:`loo_advantages` (eq. 3.8; Lab 3 passes the learner's
+    exercise 3.3). Deterministic given ``cfg.seed``.
     """
+    advantages = advantages or loo_advantages
     reward = np.asarray(reward, dtype=np.float64)
     if reward.shape != table.gold.shape:
         raise ValueError(f"reward must have shape {table.gold.shape} (prompts x replies), got {reward.shape}")
@@ -175,7 +179,7 @@ def rlhf(
             dtype=torch.float32,
         )
         returns = (r - cfg.beta * (logp.detach() - ref_lp)).view(P, k)
-        adv = loo_advantages(returns).view(-1)
+        adv = torch.as_tensor(advantages(returns)).view(-1)
         loss = -(adv * logp).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -30,6 +30,9 @@ then points out).
 
 from __future__ import annotations
 
+import copy
+import functools
+
 import numpy as np
 import torch
 
@@ -38,6 +41,72 @@ from ..align.dpo import dpo_loss, implicit_reward, ipo_loss, logratio_margin
 from .core import Exercise, Mistake, exercise_checker
 
 Case = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float]
+
+# ---------------------------------------------------------------------------------------------
+# The learner's loss inside the real trainer
+
+
+@functools.lru_cache(maxsize=1)
+def _tiny_setup():
+    """Six single-turn prompts of the default world and 64 comparisons of uniformly drawn replies."""
+    from ..align.raters import Raters, response_table, single_turn_prompts
+    from ..align.rewards import sample_preferences
+    from ..world import PersonaWorld
+
+    world = PersonaWorld.default()
+    table = response_table(world, single_turn_prompts(world)[::5][:6])
+    uniform = np.full(table.gold.shape, 1.0 / table.gold.shape[1])
+    return world, sample_preferences(table, uniform, Raters(), 64, seed=0)
+
+
+def _dpo_train_once(loss: str, loss_fn) -> tuple[dict[str, torch.Tensor], list[float]]:
+    """Three steps of dpo_train on a fresh tiny GPT; the global torch RNG is left untouched."""
+    from ..align.dpo_train import DPOConfig, dpo_train
+    from ..model import GPT, GPTConfig
+
+    world, prefs = _tiny_setup()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model only pays for thread hand-offs
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            cfg = GPTConfig(vocab_size=len(world.vocab), block_size=world.max_len, n_embd=16, n_head=2, n_layer=1)
+            policy = GPT(cfg)
+            reference = copy.deepcopy(policy)
+            train = DPOConfig(loss=loss, beta=0.5, steps=3, batch_size=16, lr=1e-2, log_every=3, seed=0)
+            log = dpo_train(policy, reference, prefs, train, evaluate=lambda m: {}, loss_fn=loss_fn)
+    finally:
+        torch.set_num_threads(threads)
+    return {k: v.detach().clone() for k, v in policy.state_dict().items()}, log.loss
+
+
+def _trains_like_the_library(loss: str):
+    """A trainer check for :class:`~personalab.exercises.core.Exercise`: the learner's loss in dpo_train."""
+
+    def trainer(fn) -> str | None:
+        try:
+            theirs, their_loss = _dpo_train_once(loss, fn)
+        except Exception as exc:  # the learner's loss broke the backward pass or the optimiser
+            return (
+                f"your {loss}_loss gives the right numbers, but dpo_train cannot train with it "
+                f"({type(exc).__name__}: {exc}). Keep the whole computation in torch on the tensors you are "
+                "given -- no .item(), .detach(), .numpy() or torch.tensor(...) around the result -- so that the "
+                "gradient reaches the policy."
+            )
+        ours, our_loss = _dpo_train_once(loss, None)
+        same = all(torch.allclose(theirs[k], ours[k], rtol=1e-4, atol=1e-6) for k in ours)
+        if not same or not np.allclose(their_loss, our_loss, rtol=1e-5, atol=1e-8):
+            return (
+                f"your {loss}_loss gives the right numbers on the cases, but three steps of dpo_train with it end "
+                f"elsewhere than with the library's (logged losses {np.round(their_loss, 6).tolist()} vs "
+                f"{np.round(our_loss, 6).tolist()}): is the gradient cut somewhere, or does the loss depend on "
+                "something besides its arguments? Training starts at h = 0 (policy = reference): a formula "
+                "with a kink there (abs, clamp, max) has the right value but the wrong gradient."
+            )
+        return None
+
+    return trainer
+
 
 # ---------------------------------------------------------------------------------------------
 # Exercise 4.1: the DPO loss
@@ -94,6 +163,8 @@ DPO_LOSS = Exercise(
     """''',
     reference=dpo_loss,
     cases=_dpo_cases,
+    trainer=_trains_like_the_library("dpo"),
+    trained_in="dpo_train",
     mistakes=[
         Mistake(
             "swapped",
@@ -262,6 +333,8 @@ IPO_LOSS = Exercise(
     """''',
     reference=ipo_loss,
     cases=_ipo_cases,
+    trainer=_trains_like_the_library("ipo"),
+    trained_in="dpo_train",
     mistakes=[
         Mistake(
             "target_one_over_tau",
