@@ -20,12 +20,6 @@ from personalab.align.rewards import (
 from personalab.evals import behaviour_rates
 from personalab.model import GPT, GPTConfig
 from personalab.oracle import BayesOracle
-from personalab.world import PersonaWorld
-
-
-@pytest.fixture(scope="module")
-def world():
-    return PersonaWorld.default()
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +27,6 @@ def table(world):
     kinds = world.grammar.kinds
     prompts = [f"user : {t} assistant :" for k in ("question", "belief", "request") for t, _ in kinds[k].prompts()]
     return response_table(world, prompts)
-
-
-@pytest.fixture
-def tiny(world):
-    torch.manual_seed(0)
-    return GPT(GPTConfig(vocab_size=len(world.vocab), block_size=world.max_len, n_embd=16, n_head=2, n_layer=1))
 
 
 def row_of(table, text):
@@ -153,19 +141,29 @@ def test_bradley_terry_loss_is_the_literal_formula_and_stable():
     assert torch.isfinite(big) and big.item() == pytest.approx(500.0, rel=1e-6)
 
 
-def test_a_fresh_reward_model_is_indifferent_and_training_learns_a_decisive_rater(table, world, tiny):
-    rm = RewardModel(tiny)
+# Held-out accuracy of this recipe, measured (one seed driving the initialisation, the
+# comparisons, the split and the batches): seeds 0-11 gave 0.987-1.0 (median 1.0); varying
+# one generator at a time over seeds 0-7 gave as low as 0.898 (initialisation, seed 4) and
+# 0.822 (batches, seed 7). 0.8 sits below every measured run and far above chance (0.5).
+HELDOUT_ACCURACY_FLOOR = 0.8
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_a_fresh_reward_model_is_indifferent_and_training_learns_a_decisive_rater(table, world, seed):
+    torch.manual_seed(seed)
+    backbone = GPT(GPTConfig(vocab_size=len(world.vocab), block_size=world.max_len, n_embd=16, n_head=2, n_layer=1))
+    rm = RewardModel(backbone)
     r = rm.score_table(table)
     assert r.shape == table.gold.shape and np.abs(r).max() == 0.0  # zero-initialised head
     probs, _ = table.policy_probs(BayesOracle(world))
-    prefs = sample_preferences(table, probs, Raters(temperature=1e-3), 3000, seed=0)
-    train, held = prefs.split(0.2, seed=0)
+    prefs = sample_preferences(table, probs, Raters(temperature=1e-3), 3000, seed=seed)
+    train, held = prefs.split(0.2, seed=seed)
     # only pairs whose utilities differ can be ordered; accuracy on them must be high
     u = Raters().utility(table)
     keep = u[held.prompt, held.chosen] != u[held.prompt, held.rejected]
     differ = Preferences(held.table, held.prompt[keep], held.chosen[keep], held.rejected[keep])
-    result = train_reward_model(rm, train, steps=150, batch_size=64, lr=3e-3, seed=0, heldout=differ)
-    assert result.heldout_accuracy > 0.95
+    result = train_reward_model(rm, train, steps=150, batch_size=64, lr=3e-3, seed=seed, heldout=differ)
+    assert result.heldout_accuracy > HELDOUT_ACCURACY_FLOOR
     assert np.mean(result.losses[-10:]) < np.mean(result.losses[:10])
     assert preference_accuracy(rm, differ) == result.heldout_accuracy
 

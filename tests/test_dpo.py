@@ -27,9 +27,7 @@ from personalab.align.dpo import (
     preference_loss,
 )
 from personalab.align.dpo_train import DPOConfig, dpo_train
-from personalab.train import load_base
 from personalab.widgets.dpo import bandit_panel, panel_html
-from personalab.world import PersonaWorld
 
 BANDIT = Bandit(np.array([0.1, 0.2, 0.3, 0.4]), np.array([1.0, 0.5, 0.0, -0.5]))
 
@@ -211,16 +209,6 @@ def test_dpo_margin_grows_without_bound_on_deterministic_preferences():
 
 
 # -- the LM trainer ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def world():
-    return PersonaWorld.default()
-
-
-@pytest.fixture(scope="module")
-def base_model(world):
-    return load_base(world)[0]
 
 
 @pytest.fixture(scope="module")
