@@ -1,6 +1,6 @@
 """The gap to the Bayes limit: how far a model's loss is from the best any model can do.
 
-Book: Chapter 1 (sections *Pre-training* and *The physical limit*), eqs. (1.3)-(1.4);
+Book: Chapter 1 (sections *Pre-training* and *The limit of pre-training*), eq. (1.3);
 Appendix A. On held-out documents the model's mean token loss is compared with the exact
 Bayes loss (the mixture predictor of eq. 1.3 with the exact persona posterior) and with the
 persona-blind loss (the prior mixture, never updated). On the tokens a trait governs, the
