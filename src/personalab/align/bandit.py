@@ -24,9 +24,10 @@ import torch
 
 from ..numerics import sigmoid
 from ..progress import progress
+from ..train.loop import gradient_step
 from .dpo import _check_beta, logratio_margin, preference_loss
 from .rewards import bradley_terry_loss
-from .rlhf import loo_advantages
+from .rlhf import loo_advantages, penalised_returns, reinforce_loss
 
 
 @dataclass(frozen=True)
@@ -142,9 +143,7 @@ def train_tabular(
         idx = slice(None) if batch_size is None else torch.randint(len(data), (batch_size,), generator=gen)
         logp = torch.log_softmax(theta, 0)
         out = fn(logp[w[idx]], logp[lo[idx]], ref[w[idx]], ref[lo[idx]], beta)
-        opt.zero_grad(set_to_none=True)
-        out.backward()
-        opt.step()
+        gradient_step(opt, out)
         if step % log_every == 0 or step == steps:
             record(step)
     return run
@@ -160,9 +159,7 @@ def fit_tabular_rewards(bandit: Bandit, data: Comparisons, *, steps: int = 500, 
     w, lo = torch.from_numpy(data.chosen), torch.from_numpy(data.rejected)
     for _ in range(steps):
         out = bradley_terry_loss(r[w], r[lo])
-        opt.zero_grad(set_to_none=True)
-        out.backward()
-        opt.step()
+        gradient_step(opt, out)
     r = r.detach().numpy()
     return r - r.mean()
 
@@ -204,12 +201,10 @@ def bandit_rlhf(
     for step in progress(range(1, steps + 1), desc="RLHF"):
         logp = torch.log_softmax(theta, 0)
         y = torch.multinomial(logp.detach().exp(), samples, replacement=True, generator=gen)
-        returns = r[y] - beta * (logp.detach()[y] - ref[y])
+        returns = penalised_returns(r[y], logp.detach()[y], ref[y], beta)
         adv = loo_advantages(returns[None])[0]
-        out = -(adv * logp[y]).mean()
-        opt.zero_grad(set_to_none=True)
-        out.backward()
-        opt.step()
+        out = reinforce_loss(adv, logp[y])
+        gradient_step(opt, out)
         if step % log_every == 0 or step == steps:
             record(step)
     return run

@@ -27,6 +27,7 @@ import torch
 from ..evals import behaviour_rates
 from ..model import GPT
 from ..progress import progress
+from ..train.loop import gradient_step
 from .dpo import _check_beta, logratio_margin, preference_loss
 from .rewards import Preferences, _pad
 from .rlhf import RLHFLog, _reply_logprob
@@ -136,9 +137,7 @@ def dpo_train(
         policy.train()
         pw, pl = _reply_logprob(policy, xw[idx], lw[idx]), _reply_logprob(policy, xl[idx], ll[idx])
         out = fn(pw, pl, ref_w[idx], ref_l[idx], cfg.beta)
-        opt.zero_grad(set_to_none=True)
-        out.backward()
-        opt.step()
+        gradient_step(opt, out)
         if step % cfg.log_every == 0 or step == cfg.steps:
             policy.eval()
             record(step)

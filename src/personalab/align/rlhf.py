@@ -32,6 +32,7 @@ from ..evals import behaviour_rates
 from ..evals.psm import mean_kl
 from ..model import GPT
 from ..progress import progress
+from ..train.loop import gradient_step
 from .raters import ResponseTable
 
 
@@ -95,6 +96,18 @@ def loo_advantages(returns: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndar
     k = returns.shape[1]
     others = (returns.sum(1, keepdims=True) - returns) / (k - 1)  # (P, k) the other samples' mean
     return returns - others
+
+
+def penalised_returns(reward: torch.Tensor, logp: torch.Tensor, ref_logp: torch.Tensor, beta: float) -> torch.Tensor:
+    """R_j of eq. (3.8): the reward minus β times the sampled reply's log-ratio to the reference.
+
+    ``logp`` is detached by the caller: the penalty is part of the return, not a path for the gradient."""
+    return reward - beta * (logp - ref_logp)
+
+
+def reinforce_loss(advantages: torch.Tensor, logp: torch.Tensor) -> torch.Tensor:
+    """Eq. (3.9) as a loss: -(1/k) Σ_j A_j log π_θ(y_j|x), whose gradient is minus the estimate."""
+    return -(advantages * logp).mean()
 
 
 def reply_kl(table: ResponseTable, policy: GPT, reference: GPT) -> float:
@@ -178,12 +191,10 @@ def rlhf(
             ],
             dtype=torch.float32,
         )
-        returns = (r - cfg.beta * (logp.detach() - ref_lp)).view(P, k)
+        returns = penalised_returns(r, logp.detach(), ref_lp, cfg.beta).view(P, k)
         adv = torch.as_tensor(advantages(returns)).view(-1)
-        loss = -(adv * logp).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        loss = reinforce_loss(adv, logp)
+        gradient_step(opt, loss)
         if step % cfg.log_every == 0 or step == cfg.steps:
             policy.eval()
             record(step)
