@@ -225,28 +225,30 @@ def test_rlhf_is_deterministic_and_refuses_bad_input(table, tiny):
         RLHFConfig(samples_per_prompt=1)
 
 
-def _rlhf_run(tiny, table, **kwargs):
+def _rlhf_run(start, table, **kwargs):
     from personalab.align.rlhf import RLHFConfig, rlhf
 
     cfg = RLHFConfig(steps=4, prompts_per_step=4, log_every=2, seed=3)
     torch.manual_seed(0)
-    model = copy.deepcopy(tiny)
-    log = rlhf(model, copy.deepcopy(tiny), table, table.gold, cfg, evaluate=lambda m: {}, **kwargs)
+    model = copy.deepcopy(start)
+    log = rlhf(model, copy.deepcopy(start), table, table.gold, cfg, evaluate=lambda m: {}, **kwargs)
     return log, model.state_dict()
 
 
-def test_rlhf_with_the_library_advantages_passed_explicitly_is_bit_identical(table, tiny):
+# the base model, not a random one: a random model's samples are mostly off-world, all with the
+# same reward, so every advantage would be 0 and any two runs would agree trivially
+def test_rlhf_with_the_library_advantages_passed_explicitly_is_bit_identical(table, base_model):
     from personalab.align.rlhf import loo_advantages
 
-    (a, sa), (b, sb) = _rlhf_run(tiny, table), _rlhf_run(tiny, table, advantages=loo_advantages)
+    (a, sa), (b, sb) = _rlhf_run(base_model, table), _rlhf_run(base_model, table, advantages=loo_advantages)
     assert a.proxy == b.proxy and a.kl == b.kl
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
-def test_rlhf_trains_with_the_advantages_it_is_given(table, tiny):
-    _, moved = _rlhf_run(tiny, table)
-    _, still = _rlhf_run(tiny, table, advantages=torch.zeros_like)  # no advantage, no gradient, no step
-    start = tiny.state_dict()
+def test_rlhf_trains_with_the_advantages_it_is_given(table, base_model):
+    _, moved = _rlhf_run(base_model, table)
+    _, still = _rlhf_run(base_model, table, advantages=torch.zeros_like)  # no advantage, no gradient, no step
+    start = base_model.state_dict()
     assert all(torch.equal(still[k], start[k]) for k in start)
     assert not all(torch.equal(moved[k], start[k]) for k in start)
 
