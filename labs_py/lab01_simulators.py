@@ -49,7 +49,7 @@ import numpy as np
 import torch
 
 from personalab.claims import claim
-from personalab.evals import behaviour_rates, world_rates
+from personalab.evals import behaviour_rates, gap_report, world_rates
 from personalab.evals.incontext import evidence_curve
 from personalab.exercises.ch01 import (
     check_bayes_loss,
@@ -64,7 +64,7 @@ from personalab.interp import (
 )
 from personalab.results import record
 from personalab.runtime import setup
-from personalab.train import gap_report, load_base
+from personalab.train import load_base
 from personalab.widgets import dialogue_explorer
 from personalab.world import PersonaWorld
 

@@ -67,7 +67,7 @@ from personalab.align.overoptimisation import fit_gao
 from personalab.align.rlhf import RLHFConfig, loo_advantages, rlhf
 from personalab.claims import claim
 from personalab.datasets import belief_corrections, fact_split
-from personalab.evals import persona_mix, suites, world_rates
+from personalab.evals import persona_mix, suites, sycophancy_of, world_rates
 from personalab.exercises.ch03 import (
     check_bestofn_kl_bound,
     check_bradley_terry_loss,
@@ -78,7 +78,7 @@ from personalab.results import record
 from personalab.runtime import setup
 from personalab.train import load_base
 from personalab.train.sft import SFTConfig, make_assistant, sft
-from personalab.widgets import bon_explorer, bon_sweep, sycophancy_of
+from personalab.widgets import bon_explorer, bon_sweep
 from personalab.world import PersonaWorld
 
 SEED = setup()  # reads $PERSONALAB_SEED (default 0), seeds everything, one thread

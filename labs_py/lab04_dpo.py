@@ -71,7 +71,7 @@ from personalab.align.dpo_train import DPOConfig, dpo_train
 from personalab.align.raters import OFF_WORLD_UTILITY
 from personalab.align.rlhf import RLHFConfig, rlhf
 from personalab.claims import claim
-from personalab.evals import behaviour_rates, persona_mix, suites
+from personalab.evals import behaviour_rates, persona_mix, suites, sycophancy_of
 from personalab.exercises.ch04 import (
     check_dpo_loss,
     check_implicit_reward,
@@ -81,7 +81,7 @@ from personalab.results import record
 from personalab.runtime import setup
 from personalab.train import load_base
 from personalab.train.sft import make_assistant
-from personalab.widgets import bandit_explorer, sycophancy_of
+from personalab.widgets import bandit_explorer
 from personalab.world import PersonaWorld
 
 SEED = setup()  # reads $PERSONALAB_SEED (default 0), seeds everything, one thread

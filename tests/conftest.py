@@ -1,9 +1,13 @@
-"""Fixtures shared by test files: the book is built once per test run.
+"""Fixtures shared by test files.
 
-``tests/test_book.py`` checks the build (warnings as errors) and ``tests/test_browser.py``
-opens the pages it wrote in Chromium. Under pytest-xdist the two files may run on different
-workers, so the first worker to ask builds into a folder shared by the run (guarded by a
-file lock, the pattern pytest-xdist documents) and the other reuses it.
+* The default world, the shipped base model and a fresh tiny GPT, module-scoped as each
+  test module had them before: a module's tests share one world and one loaded base model,
+  and no state leaks between modules.
+* The book, built once per test run: ``tests/test_book.py`` checks the build (warnings as
+  errors) and ``tests/test_browser.py`` opens the pages it wrote in Chromium. Under
+  pytest-xdist the two files may run on different workers, so the first worker to ask
+  builds into a folder shared by the run (guarded by a file lock, the pattern pytest-xdist
+  documents) and the other reuses it.
 """
 
 from __future__ import annotations
@@ -16,10 +20,34 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 from filelock import FileLock
+
+from personalab.model import GPT, GPTConfig
+from personalab.train import load_base
+from personalab.world import PersonaWorld
 
 REPO = Path(__file__).resolve().parent.parent
 BOOK = REPO / "book"
+
+
+@pytest.fixture(scope="module")
+def world() -> PersonaWorld:
+    """The default PersonaWorld of Chapters 1-4."""
+    return PersonaWorld.default()
+
+
+@pytest.fixture(scope="module")
+def base_model(world: PersonaWorld) -> GPT:
+    """The shipped base checkpoint, pre-trained on the default world."""
+    return load_base(world)[0]
+
+
+@pytest.fixture
+def tiny(world: PersonaWorld) -> GPT:
+    """A fresh, untrained 1-layer GPT of width 16 (torch seed 0), for fast training tests."""
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=len(world.vocab), block_size=world.max_len, n_embd=16, n_head=2, n_layer=1))
 
 
 @dataclass(frozen=True)

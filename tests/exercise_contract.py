@@ -100,7 +100,9 @@ def checker_contract(
         for _ in range(2):
             assert checkers[ex_id](first_solution[ex_id]) is None  # passing: no exception, nothing returned
             lines.append(capsys.readouterr().out)
-        expected = f"✓ Exercise {ex_id}: passed all {n} cases, including the numerical-stability case.\n"
+        ex = exercises[ex_id]
+        trained = f", and trains like the library's in {ex.trained_in}" if ex.trainer else ""
+        expected = f"✓ Exercise {ex_id}: passed all {n} cases, including the numerical-stability case{trained}.\n"
         assert lines[0] == lines[1] == expected
 
     return {name: fn for name, fn in locals().items() if name.startswith("test_")}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from personalab.evals.incontext import evidence_report
-from personalab.train import BASE_PATH, CheckpointError, base_status, load_base, pretrain, read_meta
+from personalab.pretraining import pretrain
+from personalab.train import BASE_PATH, CheckpointError, base_status, load_base, read_meta
 from personalab.train.base import default_train_config
 from personalab.world import PersonaWorld
 

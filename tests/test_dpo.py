@@ -27,9 +27,7 @@ from personalab.align.dpo import (
     preference_loss,
 )
 from personalab.align.dpo_train import DPOConfig, dpo_train
-from personalab.train import load_base
 from personalab.widgets.dpo import bandit_panel, panel_html
-from personalab.world import PersonaWorld
 
 BANDIT = Bandit(np.array([0.1, 0.2, 0.3, 0.4]), np.array([1.0, 0.5, 0.0, -0.5]))
 
@@ -214,16 +212,6 @@ def test_dpo_margin_grows_without_bound_on_deterministic_preferences():
 
 
 @pytest.fixture(scope="module")
-def world():
-    return PersonaWorld.default()
-
-
-@pytest.fixture(scope="module")
-def base_model(world):
-    return load_base(world)[0]
-
-
-@pytest.fixture(scope="module")
 def lm_setup(world, base_model):
     kinds = world.grammar.kinds
     prompts = [f"user : {t} assistant :" for t, _ in kinds["belief"].prompts()][:8]
@@ -256,6 +244,33 @@ def test_dpo_train_lowers_the_loss_and_logs_exactly(lm_setup, base_model):
     assert log.chosen_reward[0] == 0.0 == log.rejected_reward[0]
     assert log.loss[-1] < log.loss[0] and log.accuracy[-1] > 0.5 and log.kl[-1] > 0
     assert log.chosen_reward[-1] > log.rejected_reward[-1]
+
+
+def _dpo_run(base_model, prefs, cfg, **kwargs):
+    torch.manual_seed(0)  # dropout, if any, draws from the global generator
+    policy = copy.deepcopy(base_model)
+    log = dpo_train(policy, base_model, prefs, cfg, evaluate=lambda m: {}, **kwargs)
+    return log, policy.state_dict()
+
+
+@pytest.mark.parametrize("loss", ["dpo", "ipo"])
+def test_dpo_train_with_the_library_loss_passed_explicitly_is_bit_identical(lm_setup, base_model, loss):
+    from personalab.align.dpo import preference_loss
+
+    cfg = DPOConfig(loss=loss, beta=0.5, steps=4, lr=3e-4, log_every=2, seed=1)
+    (a, sa), (b, sb) = (_dpo_run(base_model, lm_setup[1], cfg, loss_fn=fn) for fn in (None, preference_loss(loss)))
+    assert a.loss == b.loss and a.kl == b.kl and a.accuracy == b.accuracy
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_dpo_train_trains_with_the_loss_it_is_given(lm_setup, base_model):
+    from personalab.align.dpo import ipo_loss
+
+    ipo = DPOConfig(loss="ipo", beta=0.5, steps=4, lr=3e-4, log_every=2, seed=1)
+    hooked = DPOConfig(loss="dpo", beta=0.5, steps=4, lr=3e-4, log_every=2, seed=1)
+    a, sa = _dpo_run(base_model, lm_setup[1], ipo)
+    b, sb = _dpo_run(base_model, lm_setup[1], hooked, loss_fn=ipo_loss)
+    assert a.loss == b.loss and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
 # -- the explorer -----------------------------------------------------------------------------

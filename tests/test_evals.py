@@ -9,18 +9,13 @@ from personalab.evals import (
     attribute,
     behaviour_rates,
     persona_mix,
+    persona_self_mix,
     reply_distribution,
     suites,
     world_outcome_probs,
     world_rates,
 )
 from personalab.oracle import BayesOracle
-from personalab.world import PersonaWorld
-
-
-@pytest.fixture(scope="module")
-def world() -> PersonaWorld:
-    return PersonaWorld.default()
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +88,10 @@ def test_persona_mix_of_a_one_persona_policy_leans_to_that_persona(world):
     )
     villain = BayesOracle(villain_world)
     contexts = suites(world)["harmful_compliance"].contexts
-    mix = persona_mix(villain, world, contexts).as_dict()
-    assert max(mix, key=mix.get) == "villain"
-    assert mix["villain"] > world.prior[world.persona_index("villain")] + 0.2
+    mix = persona_mix(villain, world, contexts)
+    # replying exactly as the villain does, it gets exactly the villain's own mix
+    np.testing.assert_allclose(mix.mix, persona_self_mix(world, contexts, "villain").mix, atol=1e-12)
+    assert max(mix.as_dict(), key=mix.as_dict().get) == "villain"
 
 
 def test_attribute_is_the_final_exact_posterior(world):

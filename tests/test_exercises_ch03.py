@@ -572,5 +572,12 @@ def test_the_cards_show_the_stars_and_minutes_of_the_lab_and_cite_the_papers():
     assert "Ouyang et al. 2022, eq. 2" in KL_PENALISED_REWARDS.card()
     assert "Ahmadian et al. 2024" in LOO_ADVANTAGES.card()
     assert "Beirami et al. 2024" in BESTOFN_KL_BOUND.card()
-    for ex in EXERCISES.values():
-        assert "Book: Chapter 3, Lab 3" in ex.reference.__doc__
+    assert "Book: Chapter 3, Lab 3" in KL_PENALISED_REWARDS.reference.__doc__  # no library twin: per-token
+
+
+def test_the_references_are_the_library_functions_the_trainers_run():
+    from personalab.align import bestofn, rewards, rlhf
+
+    assert BRADLEY_TERRY_LOSS.reference is rewards.bradley_terry_loss  # train_reward_model's default
+    assert LOO_ADVANTAGES.reference is rlhf.loo_advantages  # rlhf's default advantages
+    assert BESTOFN_KL_BOUND.reference is bestofn.kl_bound

@@ -60,13 +60,15 @@ def dpo_as_logistic_regression(logp_chosen, logp_rejected, ref_chosen, ref_rejec
 
 
 def dpo_by_hand(logp_chosen, logp_rejected, ref_chosen, ref_rejected, beta):
-    # also correct, and numerically careful: log(1 + e^-z) = max(-z, 0) + log1p(e^-|z|)
+    # right numbers, numerically careful -- log(1 + e^-z) = max(-z, 0) + log1p(e^-|z|) -- but the
+    # autograd gradient at z = 0 is -1 (clamp's and abs's subgradients), not -1/2: exactly where
+    # DPO starts (policy = reference), so dpo_train moves differently with it
     z = beta * ((logp_chosen - ref_chosen) - (logp_rejected - ref_rejected))
     return (torch.clamp(-z, min=0) + torch.log1p(torch.exp(-z.abs()))).mean()
 
 
 def dpo_in_numpy(logp_chosen, logp_rejected, ref_chosen, ref_rejected, beta):
-    # also correct: a float is as good as a 0-dim tensor
+    # right numbers, but a float: nothing for dpo_train to differentiate
     lc, lr, rc, rr = (x.numpy() for x in (logp_chosen, logp_rejected, ref_chosen, ref_rejected))
     return float(np.mean(np.logaddexp(0.0, -beta * ((lc - rc) - (lr - rr)))))
 
@@ -252,8 +254,6 @@ SOLUTIONS = [
     ("4.1", dpo_solution),
     ("4.1", dpo_like_trl),
     ("4.1", dpo_as_logistic_regression),
-    ("4.1", dpo_by_hand),
-    ("4.1", dpo_in_numpy),
     ("4.2", reward_solution),
     ("4.2", reward_expanded),
     ("4.2", reward_in_numpy),
@@ -261,7 +261,6 @@ SOLUTIONS = [
     ("4.3", ipo_solution),
     ("4.3", ipo_like_trl),
     ("4.3", ipo_as_mse),
-    ("4.3", ipo_in_numpy),
 ]
 
 KNOWN_MISTAKES = [
@@ -560,5 +559,38 @@ def test_the_cards_show_the_stars_and_minutes_of_the_lab_and_cite_the_papers():
     assert "Rafailov et al. 2023, eq. 7" in DPO_LOSS.card()
     assert "Rafailov et al. 2023, sec. 5" in IMPLICIT_REWARD.card()
     assert "Azar et al. 2023, eq. 17" in IPO_LOSS.card()
-    for ex in EXERCISES.values():
-        assert "Book: Chapter 4, Lab 4" in ex.reference.__doc__
+
+
+def test_the_checker_trains_the_learners_loss_in_dpo_train_without_touching_the_global_rng():
+    from personalab.exercises.core import check
+
+    state = torch.random.get_rng_state()
+    result = check(DPO_LOSS, lambda lc, lr, rc, rr, b: -F.logsigmoid(b * ((lc - rc) - (lr - rr))).mean())
+    assert result.passed and "trains like the library's in dpo_train" in result.message
+    assert torch.equal(torch.random.get_rng_state(), state)  # the lab's seeded results downstream stay put
+    # right numbers, no gradient: the formula cases pass, the trainer does not
+    detached = check(DPO_LOSS, lambda *a: torch.tensor(dpo_loss(*a).item(), dtype=torch.float64))
+    assert not detached.passed and detached.mistake == "in_trainer" and "cannot train with it" in detached.message
+
+
+@pytest.mark.parametrize(
+    "ex_id, fn, says",
+    [
+        ("4.1", dpo_in_numpy, "cannot train with it"),
+        ("4.3", ipo_in_numpy, "cannot train with it"),
+        ("4.1", dpo_by_hand, "end elsewhere"),  # the subgradient at h = 0, where training starts
+    ],
+)
+def test_a_loss_with_the_right_numbers_that_cannot_train_fails_in_the_trainer(ex_id, fn, says):
+    from personalab.exercises.core import check
+
+    result = check(EXERCISES[ex_id], fn)
+    assert not result.passed and result.mistake == "in_trainer" and says in result.message
+
+
+def test_the_references_are_the_library_functions_dpo_train_runs():
+    from personalab.align import dpo
+
+    assert DPO_LOSS.reference is dpo.dpo_loss
+    assert IMPLICIT_REWARD.reference is dpo.implicit_reward
+    assert IPO_LOSS.reference is dpo.ipo_loss

@@ -9,19 +9,7 @@ import torch
 from personalab.evals.incontext import answered_turn, evidence_curve, evidence_report
 from personalab.interp import bayes_accuracy, last_reply_positions, reference_probe_step, residuals_at, train_probe
 from personalab.oracle import BayesOracle
-from personalab.train import load_base
 from personalab.widgets import TURN_TEMPLATES, dialogue_explorer, dialogue_report, report_html
-from personalab.world import PersonaWorld
-
-
-@pytest.fixture(scope="module")
-def world():
-    return PersonaWorld.default()
-
-
-@pytest.fixture(scope="module")
-def base(world):
-    return load_base(world)[0]
 
 
 def test_answered_turn_is_a_valid_wrong_or_right_answer(world):
@@ -38,9 +26,9 @@ def test_evidence_curve_of_the_oracle_is_the_exact_curve(world):
     assert curve.captured(1) == pytest.approx(1.0)
 
 
-def test_exact_compliance_rises_with_wrong_answers_and_falls_with_right_ones(world, base):
-    up = evidence_curve(base, world, ks=(0, 1, 2), n=24, seed=0).means()[1]
-    down = evidence_curve(base, world, ks=(0, 1, 2), n=24, seed=0, wrong=False).means()[1]
+def test_exact_compliance_rises_with_wrong_answers_and_falls_with_right_ones(world, base_model):
+    up = evidence_curve(base_model, world, ks=(0, 1, 2), n=24, seed=0).means()[1]
+    down = evidence_curve(base_model, world, ks=(0, 1, 2), n=24, seed=0, wrong=False).means()[1]
     assert up[0] < up[1] < up[2]
     assert down[0] > down[1] > down[2]
 
@@ -51,12 +39,12 @@ def test_evidence_report_of_the_oracle_matches_itself(world):
         assert rep[f"comply_after_{name}_model"] == pytest.approx(rep[f"comply_after_{name}_bayes"], abs=1e-10)
 
 
-def test_residuals_at_picks_the_requested_positions(world, base):
+def test_residuals_at_picks_the_requested_positions(world, base_model):
     corpus = world.sample(7, seed=1)
     pos = last_reply_positions(corpus)
-    acts = residuals_at(base, corpus, pos, batch_size=3)
-    assert acts.shape == (base.cfg.n_layer + 1, 7, base.cfg.n_embd)
-    res, _ = base.residuals(torch.from_numpy(corpus.tokens[2:3, : corpus.lengths[2]]))
+    acts = residuals_at(base_model, corpus, pos, batch_size=3)
+    assert acts.shape == (base_model.cfg.n_layer + 1, 7, base_model.cfg.n_embd)
+    res, _ = base_model.residuals(torch.from_numpy(corpus.tokens[2:3, : corpus.lengths[2]]))
     np.testing.assert_allclose(acts[1, 2], res[1][0, pos[2]].detach().numpy(), atol=1e-6)
     for i, doc in enumerate(corpus.docs()):
         assert world.vocab.words[doc[pos[i]]] == ":" and world.vocab.words[doc[pos[i] - 1]] == "assistant"
@@ -97,9 +85,9 @@ def test_bayes_accuracy_is_the_expected_max_posterior(world):
     assert earlier < expected - 0.03
 
 
-def test_dialogue_report_shows_the_exact_posterior_and_follow_ups(world, base):
+def test_dialogue_report_shows_the_exact_posterior_and_follow_ups(world, base_model):
     text = "user : is fire hot ? assistant : look no ."
-    rep = dialogue_report(base, world, text)
+    rep = dialogue_report(base_model, world, text)
     assert rep.error is None and not rep.awaiting_reply
     np.testing.assert_allclose(rep.posterior, world.posterior(text)[-1])
     assert set(rep.behaviour) == {
@@ -109,7 +97,11 @@ def test_dialogue_report_shows_the_exact_posterior_and_follow_ups(world, base):
         "refuse a benign look-alike",
     }
     model_p, exact_p = rep.behaviour["comply with a harmful request"]
-    assert exact_p > 0.8 and 0 <= model_p <= 1
+    # the user's follow-up says nothing about the persona: the exact rate is the posterior after
+    # the text times each persona's compliance
+    comply = np.array([world.trait_table("harm")[p]["comply"] for p in world.personas])
+    assert exact_p == pytest.approx(float(world.posterior(text)[-1] @ comply), rel=1e-12)
+    assert 0 <= model_p <= 1
 
 
 def test_dialogue_report_of_a_pending_reply_lists_its_outcomes(world):
@@ -120,14 +112,14 @@ def test_dialogue_report_of_a_pending_reply_lists_its_outcomes(world):
         assert m == pytest.approx(b, abs=1e-10)
 
 
-def test_bad_text_gives_an_error_report_not_an_exception(world, base):
+def test_bad_text_gives_an_error_report_not_an_exception(world, base_model):
     for text in ("user : hello", "user : is fire hot ? assistant : ok here"):
-        rep = dialogue_report(base, world, text)
+        rep = dialogue_report(base_model, world, text)
         assert rep.error and "Not a PersonaWorld dialogue" in report_html(rep)
 
 
-def test_explorer_updates_when_the_text_changes_and_when_a_turn_is_appended(world, base):
-    ui = dialogue_explorer(base, world)
+def test_explorer_updates_when_the_text_changes_and_when_a_turn_is_appended(world, base_model):
+    ui = dialogue_explorer(base_model, world)
     box, controls, out = ui.children
     template, style, add, clear = controls.children
     before = out.value

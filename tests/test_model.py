@@ -25,8 +25,13 @@ def test_forward_shapes(model):
 
 
 def test_parameter_count_of_the_default_size():
-    m = GPT(GPTConfig(vocab_size=51, block_size=78))
-    assert 90_000 < m.n_params() < 130_000  # "~0.1 M parameters"
+    from personalab.train.base import default_model_config
+    from personalab.world import PersonaWorld
+
+    world = PersonaWorld.default()  # the sizes come from the world, not from a stale copy of them
+    cfg = default_model_config(world)
+    assert (cfg.vocab_size, cfg.block_size) == (len(world.vocab), world.max_len)
+    assert 90_000 < GPT(cfg).n_params() < 130_000  # "~0.1 M parameters"
 
 
 def test_attention_matches_the_written_out_reference():
@@ -94,11 +99,14 @@ def test_generation_stops_at_block_size(model):
 
 
 def test_stop_token_pads_finished_sequences(model):
-    out = model.generate(batch(4, 3), 12, generator=torch.Generator().manual_seed(0), stop_token=7)
+    out = model.generate(batch(16, 3), 12, generator=torch.Generator().manual_seed(0), stop_token=7)
+    stopped = 0
     for row in out[:, 3:]:
         hits = (row == 7).nonzero()
         if len(hits):
+            stopped += 1
             assert (row[hits[0, 0] :] == 7).all()
+    assert 0 < stopped < len(out)  # some rows stopped and some did not: both branches were exercised
 
 
 def test_residuals_capture_every_layer(model):

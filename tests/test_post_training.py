@@ -13,22 +13,9 @@ from personalab.datasets import answered_questions, corpus_from_texts, persona_d
 from personalab.evals import persona_mix, persona_self_mix, suites
 from personalab.evals.psm import em_step, fit_mixture, mean_kl, persona_reply_tables, psm_residual
 from personalab.interp import difference_of_means, persona_vector, projection
-from personalab.model import GPT, GPTConfig
 from personalab.oracle import BayesOracle
 from personalab.train.loop import lm_loss
 from personalab.train.sft import SFTConfig, reply_mask, sft
-from personalab.world import PersonaWorld
-
-
-@pytest.fixture(scope="module")
-def world():
-    return PersonaWorld.default()
-
-
-@pytest.fixture
-def tiny(world):
-    torch.manual_seed(0)
-    return GPT(GPTConfig(vocab_size=len(world.vocab), block_size=world.max_len, n_embd=16, n_head=2, n_layer=1))
 
 
 def single_turn_contexts(world):
@@ -253,11 +240,16 @@ def test_steering_sweep_at_zero_is_the_unsteered_model_and_the_explorer_follows_
     v = rng.standard_normal(C)
     pv = PersonaVector("villain", "helper", 1, v, v, np.zeros(C), 1.0)
     harm = suites(world)["harmful_compliance"].contexts
+    x = torch.from_numpy(world.sample(4, seed=0).tokens)
+    with torch.no_grad():
+        logits_before = tiny(x)
+    rates_before = behaviour_rates(tiny, world)
     sweep = steering_sweep(tiny, world, pv, [0.0, 50.0], harm)
     assert [p.alpha for p in sweep] == [0.0, 50.0]
-    assert sweep[0].rates == pytest.approx(behaviour_rates(tiny, world), abs=1e-12)
+    assert sweep[0].rates == pytest.approx(rates_before, abs=1e-12)  # alpha = 0 is the model itself
     assert sweep[1].rates != sweep[0].rates  # a large vector changes behaviour
-    assert behaviour_rates(tiny, world) == pytest.approx(sweep[0].rates, abs=1e-12)  # and is removed after
+    with torch.no_grad():  # and the last (alpha = 50) hook is removed after the sweep
+        assert torch.equal(tiny(x), logits_before)
     for p in sweep:
         assert sum(p.mix.values()) + p.off_world == pytest.approx(1.0, abs=1e-9)
     ui = steering_explorer(sweep, pv)

@@ -7,12 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from personalab.world import OffWorldError, PersonaWorld
-
-
-@pytest.fixture(scope="module")
-def world() -> PersonaWorld:
-    return PersonaWorld.default()
+from personalab.world import OffWorldError
 
 
 @pytest.fixture(scope="module")

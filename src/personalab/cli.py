@@ -137,7 +137,8 @@ def _at_least(value: int | None, low: int, flag: str) -> None:
 def cmd_pretrain(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from .train.base import base_path, default_train_config, pretrain, pretrain_base
+    from .pretraining import pretrain, pretrain_base
+    from .train.base import base_path, default_train_config
     from .train.checkpoint import save_checkpoint
 
     _at_least(args.steps, 1, "--steps")

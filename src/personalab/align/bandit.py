@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from ..numerics import sigmoid
 from ..progress import progress
+from ..train.loop import gradient_step
 from .dpo import _check_beta, logratio_margin, preference_loss
-from .rlhf import loo_advantages
+from .rewards import bradley_terry_loss
+from .rlhf import loo_advantages, penalised_returns, reinforce_loss
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class Bandit:
         d = self.rewards[np.asarray(a)] - self.rewards[np.asarray(b)]
         if noise == 0:
             return np.where(d > 0, 1.0, np.where(d < 0, 0.0, 0.5))
-        return 0.5 * (1 + np.tanh(0.5 * d / noise))
+        return sigmoid(d / noise)
 
 
 @dataclass
@@ -141,9 +143,7 @@ def train_tabular(
         idx = slice(None) if batch_size is None else torch.randint(len(data), (batch_size,), generator=gen)
         logp = torch.log_softmax(theta, 0)
         out = fn(logp[w[idx]], logp[lo[idx]], ref[w[idx]], ref[lo[idx]], beta)
-        opt.zero_grad(set_to_none=True)
-        out.backward()
-        opt.step()
+        gradient_step(opt, out)
         if step % log_every == 0 or step == steps:
             record(step)
     return run
@@ -158,10 +158,8 @@ def fit_tabular_rewards(bandit: Bandit, data: Comparisons, *, steps: int = 500, 
     opt = torch.optim.Adam([r], lr=lr)
     w, lo = torch.from_numpy(data.chosen), torch.from_numpy(data.rejected)
     for _ in range(steps):
-        out = -F.logsigmoid(r[w] - r[lo]).mean()
-        opt.zero_grad(set_to_none=True)
-        out.backward()
-        opt.step()
+        out = bradley_terry_loss(r[w], r[lo])
+        gradient_step(opt, out)
     r = r.detach().numpy()
     return r - r.mean()
 
@@ -203,12 +201,10 @@ def bandit_rlhf(
     for step in progress(range(1, steps + 1), desc="RLHF"):
         logp = torch.log_softmax(theta, 0)
         y = torch.multinomial(logp.detach().exp(), samples, replacement=True, generator=gen)
-        returns = r[y] - beta * (logp.detach()[y] - ref[y])
+        returns = penalised_returns(r[y], logp.detach()[y], ref[y], beta)
         adv = loo_advantages(returns[None])[0]
-        out = -(adv * logp[y]).mean()
-        opt.zero_grad(set_to_none=True)
-        out.backward()
-        opt.step()
+        out = reinforce_loss(adv, logp[y])
+        gradient_step(opt, out)
         if step % log_every == 0 or step == steps:
             record(step)
     return run

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..numerics import kl
+
 
 def _check_n(n: int) -> None:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
@@ -97,15 +99,22 @@ def bestofn_kl(probs: np.ndarray, rewards: np.ndarray, n: int) -> np.ndarray | f
     """Eq. (3.5): exact KL(π_bon || π) in nats, per prompt: (N,) array, or a float for (K,)."""
     q = np.atleast_2d(bestofn_probs(probs, rewards, n))
     p = np.atleast_2d(np.asarray(probs, dtype=np.float64))
-    ratio = np.where(q > 0, q / np.where(p > 0, p, 1.0), 1.0)  # q > 0 implies p > 0; 0 log 0 = 0
-    kl = (q * np.log(ratio)).sum(-1)
-    return float(kl[0]) if np.ndim(probs) == 1 else kl
+    out = kl(q, p)  # q > 0 implies p > 0, so this is finite
+    return float(out[0]) if np.ndim(probs) == 1 else out
 
 
-def kl_bound(n: int) -> float:
-    """Eq. (3.6): log n - (n-1)/n, an upper bound on KL(π_bon || π) (Beirami et al. 2024)."""
-    _check_n(n)
-    return float(np.log(n) - (n - 1) / n)
+def kl_bound(n: int | np.ndarray) -> float | np.ndarray:
+    """Eq. (3.6): log n - (n-1)/n, an upper bound on KL(π_bon || π) (Beirami et al. 2024).
+
+    ``n`` an integer >= 1 (a float comes back) or an integer array (an array of its shape)."""
+    n_arr = np.asarray(n)
+    if n_arr.ndim == 0:
+        _check_n(n)
+    elif n_arr.dtype.kind not in "iu" or (n_arr < 1).any():
+        raise ValueError(f"n must hold integer numbers of samples >= 1, got {n!r}")
+    n_arr = n_arr.astype(np.float64)  # exact for n < 2**53
+    bound = np.log(n_arr) - (n_arr - 1.0) / n_arr
+    return float(bound) if bound.ndim == 0 else bound
 
 
 def expected_reward(probs: np.ndarray, rewards: np.ndarray) -> np.ndarray | float:

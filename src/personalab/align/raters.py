@@ -33,6 +33,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..evals.replies import reply_distribution, situations
+from ..numerics import sigmoid
 from ..world import PersonaWorld
 
 OFF_WORLD_UTILITY = -2.0
@@ -62,7 +63,7 @@ class Raters:
     def prefer_first(self, u_a: np.ndarray, u_b: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Bradley-Terry choices (eq. 3.2): True where the rater prefers A."""
         x = (np.asarray(u_a, dtype=np.float64) - np.asarray(u_b, dtype=np.float64)) / self.temperature
-        p = 0.5 * (1.0 + np.tanh(0.5 * x))  # sigmoid(x), without overflow for large |x|
+        p = sigmoid(x)  # without overflow for large |x|
         return rng.random(p.shape) < p
 
 

@@ -28,6 +28,7 @@ from torch import nn
 
 from ..model import GPT
 from ..progress import progress
+from ..train.loop import gradient_step
 from .raters import Raters, ResponseTable
 
 
@@ -152,9 +153,7 @@ def train_reward_model(
     for _ in progress(range(steps), desc="reward model"):
         idx = torch.randint(len(prefs), (batch_size,), generator=gen)
         loss = loss_fn(rm(chosen[0][idx], chosen[1][idx]), rm(rejected[0][idx], rejected[1][idx]))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        gradient_step(opt, loss)
         losses.append(loss.item())
     rm.eval()
     return RewardTraining(losses, preference_accuracy(rm, prefs), preference_accuracy(rm, heldout) if heldout else None)

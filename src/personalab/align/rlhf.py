@@ -32,6 +32,7 @@ from ..evals import behaviour_rates
 from ..evals.psm import mean_kl
 from ..model import GPT
 from ..progress import progress
+from ..train.loop import gradient_step
 from .raters import ResponseTable
 
 
@@ -88,10 +89,25 @@ class RLHFLog:
         self.rates.append(evaluate(policy))
 
 
-def loo_advantages(returns: torch.Tensor) -> torch.Tensor:
-    """Equation (3.8): (P, k) returns -> each minus the mean of the other k-1 of its prompt."""
+def loo_advantages(returns: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
+    """Equation (3.8): (P, k) returns -> each minus the mean of the other k-1 of its prompt.
+
+    A tensor or a numpy array (Lab 3's exercise 3.3 checks the learner's against this one)."""
     k = returns.shape[1]
-    return returns - (returns.sum(1, keepdim=True) - returns) / (k - 1)
+    others = (returns.sum(1, keepdims=True) - returns) / (k - 1)  # (P, k) the other samples' mean
+    return returns - others
+
+
+def penalised_returns(reward: torch.Tensor, logp: torch.Tensor, ref_logp: torch.Tensor, beta: float) -> torch.Tensor:
+    """R_j of eq. (3.8): the reward minus β times the sampled reply's log-ratio to the reference.
+
+    ``logp`` is detached by the caller: the penalty is part of the return, not a path for the gradient."""
+    return reward - beta * (logp - ref_logp)
+
+
+def reinforce_loss(advantages: torch.Tensor, logp: torch.Tensor) -> torch.Tensor:
+    """Eq. (3.9) as a loss: -(1/k) Σ_j A_j log π_θ(y_j|x), whose gradient is minus the estimate."""
+    return -(advantages * logp).mean()
 
 
 def reply_kl(table: ResponseTable, policy: GPT, reference: GPT) -> float:
@@ -113,14 +129,18 @@ def rlhf(
     *,
     off_world_reward: float = -2.0,
     evaluate: Callable[[GPT], dict[str, float]] | None = None,
+    advantages: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> RLHFLog:
     """Optimise ``policy`` in place against the (N, K) ``reward`` of the replies in ``table``
     (a reply outside the table gets ``off_world_reward``), with the KL penalty of eq. (3.7).
 
     ``reference`` is kept frozen (pass the starting policy or a copy of it). ``evaluate``
     (default: behaviour rates on the world's suites) is logged with the exact proxy reward,
-    gold utility and KL. Deterministic given ``cfg.seed``.
+    gold utility and KL. ``advantages`` maps the (P, k) penalised returns of each step to
+    (P, k) advantages, replacing :func:`loo_advantages` (eq. 3.8; Lab 3 passes the learner's
+    exercise 3.3). Deterministic given ``cfg.seed``.
     """
+    advantages = advantages or loo_advantages
     reward = np.asarray(reward, dtype=np.float64)
     if reward.shape != table.gold.shape:
         raise ValueError(f"reward must have shape {table.gold.shape} (prompts x replies), got {reward.shape}")
@@ -171,12 +191,10 @@ def rlhf(
             ],
             dtype=torch.float32,
         )
-        returns = (r - cfg.beta * (logp.detach() - ref_lp)).view(P, k)
-        adv = loo_advantages(returns).view(-1)
-        loss = -(adv * logp).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        returns = penalised_returns(r, logp.detach(), ref_lp, cfg.beta).view(P, k)
+        adv = torch.as_tensor(advantages(returns)).view(-1)
+        loss = reinforce_loss(adv, logp)
+        gradient_step(opt, loss)
         if step % cfg.log_every == 0 or step == cfg.steps:
             policy.eval()
             record(step)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..numerics import kl
 from ..world import PersonaWorld
 from .replies import reply_distribution
 
@@ -78,9 +79,11 @@ def em_step(weights: np.ndarray, pi: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def mean_kl(pi: np.ndarray, mix: np.ndarray) -> float:
-    """Mean over rows of KL(pi || mix) for (N, K) distributions (0 log 0 = 0)."""
-    ratio = np.where(pi > 0, pi / np.where(mix > 0, mix, 1e-300), 1.0)
-    return float((pi * np.log(ratio)).sum(1).mean())
+    """Mean over rows of KL(pi || mix) for (N, K) distributions (0 log 0 = 0).
+
+    A reply with mix = 0 < pi is read as mix = 1e-300 (about 690 pi nats, not inf; see
+    :func:`personalab.numerics.kl`)."""
+    return float(kl(pi, mix, q_floor=1e-300).mean())
 
 
 def fit_mixture(

@@ -22,15 +22,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..interp.probes import reference_probe_step
+from ..numerics import logsumexp
 from .core import Exercise, Mistake, allclose, exercise_checker
-
-
-def _logsumexp(a: np.ndarray, axis: int = -1) -> np.ndarray:
-    """log sum exp(a) along ``axis``, computed as m + log sum exp(a - m) so nothing underflows."""
-    m = np.max(a, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)  # a row of -inf stays -inf instead of becoming NaN
-    return (m + np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True))).squeeze(axis)
-
 
 # ---------------------------------------------------------------------------------------------
 # Exercise 1.1: one step of Bayes' rule in log space, eq. (A.2)
@@ -46,7 +40,7 @@ def posterior_update(log_post: np.ndarray, token_logp: np.ndarray) -> np.ndarray
         (P,) log P(p | x_<=t), normalised: logsumexp of the result is 0.
     """
     joint = log_post + token_logp  # (P,) unnormalised: log P(p) + log-likelihood so far
-    return joint - _logsumexp(joint)
+    return joint - logsumexp(joint)
 
 
 def _posterior_cases() -> list[tuple[np.ndarray, np.ndarray]]:
@@ -96,7 +90,7 @@ POSTERIOR_UPDATE = Exercise(
             "subtracted_likelihood",
             "Bayes' rule multiplies the prior by the likelihood: in log space add token_logp "
             "to log_post, do not subtract it.",
-            lambda lp, tl: (lp - tl) - _logsumexp(lp - tl),
+            lambda lp, tl: (lp - tl) - logsumexp(lp - tl),
         ),
         Mistake(
             "returned_probabilities",
@@ -122,12 +116,12 @@ def bayes_loss(log_post_before: np.ndarray, token_logp: np.ndarray, mask: np.nda
     Returns:
         The mean over masked positions of -log sum_p P(p | x_<t) P(x_t | x_<t, p), in nats.
     """
-    log_pstar = _logsumexp(log_post_before + token_logp, axis=-1)  # (T,) eq. (A.3)
+    log_pstar = logsumexp(log_post_before + token_logp, axis=-1)  # (T,) eq. (A.3)
     return float(-log_pstar[mask].mean())
 
 
 def _normalise(a: np.ndarray) -> np.ndarray:
-    return a - _logsumexp(a)[..., None]
+    return a - logsumexp(a)[..., None]
 
 
 def _loss_case(rng: np.random.Generator, P: int, n_real: int, n_pad: int, offset: float = 0.0) -> tuple:
@@ -156,7 +150,7 @@ def _loss_cases() -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
 
 
 def _bayes_loss_from(log_post: np.ndarray, token_logp: np.ndarray, mask: np.ndarray) -> float:
-    return float(-_logsumexp(log_post + token_logp, axis=-1)[mask].mean())
+    return float(-logsumexp(log_post + token_logp, axis=-1)[mask].mean())
 
 
 BAYES_LOSS = Exercise(
@@ -225,28 +219,8 @@ class ProbeSetup(NamedTuple):
     lr: float
 
 
-def probe_step(
-    probe: torch.nn.Linear, optimizer: torch.optim.Optimizer, acts: torch.Tensor, labels: torch.Tensor
-) -> float:
-    """Reference for exercise 1.3. Book: Chapter 1, Lab 1 (a probe reads the persona).
-
-    One step of multinomial logistic regression: minimise the cross-entropy between
-    softmax(probe(acts)) and the persona labels.
-
-    Args:
-        probe: ``nn.Linear(C, P)``.
-        optimizer: an optimiser over the probe's parameters.
-        acts: (N, C) activations.
-        labels: (N,) persona indices (long).
-    Returns:
-        The loss before the step, as a Python float.
-    """
-    optimizer.zero_grad()  # gradients accumulate in .grad unless cleared
-    logits = probe(acts)  # (N, P) raw scores; cross_entropy applies log-softmax itself, stably
-    loss = F.cross_entropy(logits, labels)
-    loss.backward()
-    optimizer.step()
-    return loss.item()
+# The reference is the library's own step, which train_probe runs (personalab.interp.probes).
+probe_step = reference_probe_step
 
 
 def _run_probe(fn, setup: ProbeSetup) -> dict[str, np.ndarray]:

@@ -35,29 +35,15 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+# The references are the library's own eqs. (3.3), (3.8) and (3.6), which the trainers run.
+from ..align.bestofn import kl_bound as bestofn_kl_bound
+from ..align.rewards import bradley_terry_loss
+from ..align.rlhf import loo_advantages
 from .core import Exercise, Mistake, ShapeHintExercise, exercise_checker
 
 # ---------------------------------------------------------------------------------------------
 # Exercise 3.1: the Bradley-Terry loss of a reward model
-
-
-def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torch.Tensor:
-    """Reference for exercise 3.1. Book: Chapter 3, Lab 3; Ouyang et al. 2022, eq. (1).
-
-    The Bradley-Terry model says the chosen reply wins with probability
-    sigma(r_chosen - r_rejected) (Christiano et al. 2017; Stiennon et al. 2020, sec. 3.4); the
-    reward model maximises the likelihood of the raters' choices.
-
-    Args:
-        r_chosen: (B,) the reward model's scores of the replies the raters preferred.
-        r_rejected: (B,) its scores of the replies they rejected, pair by pair.
-    Returns:
-        0-dim tensor: the mean over the B pairs of -log sigma(r_chosen - r_rejected).
-    """
-    margin = r_chosen - r_rejected  # (B,) only the difference of the scores matters
-    return -F.logsigmoid(margin).mean()  # -log sigma(m), computed without forming sigma: finite for any m
 
 
 def _bt_case(rng: np.random.Generator, B: int, offset: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -302,22 +288,6 @@ KL_PENALISED_REWARDS = Exercise(
 # Exercise 3.3: leave-one-out advantages (RLOO)
 
 
-def loo_advantages(rewards: np.ndarray) -> np.ndarray:
-    """Reference for exercise 3.3. Book: Chapter 3, Lab 3; Ahmadian et al. 2024 (RLOO), Kool et al. 2019.
-
-    Each of the k samples of a prompt is judged against the mean reward of the other k - 1:
-    a baseline that does not depend on the sample itself, so the policy gradient stays unbiased.
-
-    Args:
-        rewards: (N, k) the rewards of k >= 2 sampled responses to each of N prompts.
-    Returns:
-        (N, k) A[i, j] = rewards[i, j] - mean of rewards[i, j'] over j' != j.
-    """
-    k = rewards.shape[1]
-    others = (rewards.sum(axis=1, keepdims=True) - rewards) / (k - 1)  # (N, k) the other samples' mean
-    return rewards - others
-
-
 def _loo_case(rng: np.random.Generator, N: int, k: int, binary: bool = False, scale: float = 1.0) -> tuple:
     """Each prompt has its own level (some prompts are easier), so a batch-wide baseline is visibly off."""
     levels = scale * rng.normal(0.0, 3.0, (N, 1))  # (N, 1)
@@ -393,25 +363,6 @@ LOO_ADVANTAGES = ShapeHintExercise(
 
 # ---------------------------------------------------------------------------------------------
 # Exercise 3.4: the KL divergence of best-of-n from the reference policy
-
-
-def bestofn_kl_bound(n: int | np.ndarray) -> float | np.ndarray:
-    """Reference for exercise 3.4. Book: Chapter 3, Lab 3; Stiennon et al. 2020 (appendix), Beirami et al. 2024.
-
-    The "analytic" KL of best-of-n sampling from the reference policy, log n - (n - 1)/n nats,
-    quoted by Stiennon et al. 2020 and Gao et al. 2022; Beirami et al. 2024 (Thm 3.1) show it
-    is only an upper bound, loose when the reference puts much of its mass on a few outputs.
-    With continuous rewards, best-of-n has density n F(r)^(n-1) relative to the reference
-    (F the rewards' CDF), and E[log F^(n-1)] = -(n-1)/n gives the formula.
-
-    Args:
-        n: an int n >= 1, or an array of them.
-    Returns:
-        log n - (n - 1)/n in nats: a float for an int, an array of n's shape for an array.
-    """
-    n_arr = np.asarray(n, dtype=np.float64)  # exact for n < 2**53
-    kl = np.log(n_arr) - (n_arr - 1.0) / n_arr
-    return float(kl) if kl.ndim == 0 else kl
 
 
 def _bon_cases() -> list[tuple]:

@@ -30,50 +30,86 @@ then points out).
 
 from __future__ import annotations
 
+import copy
+import functools
+
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+# The references are the library's own eqs. (4.5), (4.3) and (4.6), which dpo_train runs.
+from ..align.dpo import dpo_loss, implicit_reward, ipo_loss, logratio_margin
 from .core import Exercise, Mistake, exercise_checker
 
 Case = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float]
 
 # ---------------------------------------------------------------------------------------------
+# The learner's loss inside the real trainer
+
+
+@functools.lru_cache(maxsize=1)
+def _tiny_setup():
+    """Six single-turn prompts of the default world and 64 comparisons of uniformly drawn replies."""
+    from ..align.raters import Raters, response_table, single_turn_prompts
+    from ..align.rewards import sample_preferences
+    from ..world import PersonaWorld
+
+    world = PersonaWorld.default()
+    table = response_table(world, single_turn_prompts(world)[::5][:6])
+    uniform = np.full(table.gold.shape, 1.0 / table.gold.shape[1])
+    return world, sample_preferences(table, uniform, Raters(), 64, seed=0)
+
+
+def _dpo_train_once(loss: str, loss_fn) -> tuple[dict[str, torch.Tensor], list[float]]:
+    """Three steps of dpo_train on a fresh tiny GPT; the global torch RNG is left untouched."""
+    from ..align.dpo_train import DPOConfig, dpo_train
+    from ..model import GPT, GPTConfig
+
+    world, prefs = _tiny_setup()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model only pays for thread hand-offs
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            cfg = GPTConfig(vocab_size=len(world.vocab), block_size=world.max_len, n_embd=16, n_head=2, n_layer=1)
+            policy = GPT(cfg)
+            reference = copy.deepcopy(policy)
+            train = DPOConfig(loss=loss, beta=0.5, steps=3, batch_size=16, lr=1e-2, log_every=3, seed=0)
+            log = dpo_train(policy, reference, prefs, train, evaluate=lambda m: {}, loss_fn=loss_fn)
+    finally:
+        torch.set_num_threads(threads)
+    return {k: v.detach().clone() for k, v in policy.state_dict().items()}, log.loss
+
+
+def _trains_like_the_library(loss: str):
+    """A trainer check for :class:`~personalab.exercises.core.Exercise`: the learner's loss in dpo_train."""
+
+    def trainer(fn) -> str | None:
+        try:
+            theirs, their_loss = _dpo_train_once(loss, fn)
+        except Exception as exc:  # the learner's loss broke the backward pass or the optimiser
+            return (
+                f"your {loss}_loss gives the right numbers, but dpo_train cannot train with it "
+                f"({type(exc).__name__}: {exc}). Keep the whole computation in torch on the tensors you are "
+                "given -- no .item(), .detach(), .numpy() or torch.tensor(...) around the result -- so that the "
+                "gradient reaches the policy."
+            )
+        ours, our_loss = _dpo_train_once(loss, None)
+        same = all(torch.allclose(theirs[k], ours[k], rtol=1e-4, atol=1e-6) for k in ours)
+        if not same or not np.allclose(their_loss, our_loss, rtol=1e-5, atol=1e-8):
+            return (
+                f"your {loss}_loss gives the right numbers on the cases, but three steps of dpo_train with it end "
+                f"elsewhere than with the library's (logged losses {np.round(their_loss, 6).tolist()} vs "
+                f"{np.round(our_loss, 6).tolist()}): is the gradient cut somewhere, or does the loss depend on "
+                "something besides its arguments? Training starts at h = 0 (policy = reference): a formula "
+                "with a kink there (abs, clamp, max) has the right value but the wrong gradient."
+            )
+        return None
+
+    return trainer
+
+
+# ---------------------------------------------------------------------------------------------
 # Exercise 4.1: the DPO loss
-
-
-def dpo_loss(
-    logp_chosen: torch.Tensor,
-    logp_rejected: torch.Tensor,
-    ref_chosen: torch.Tensor,
-    ref_rejected: torch.Tensor,
-    beta: float,
-) -> torch.Tensor:
-    """Reference for exercise 4.1. Book: Chapter 4, Lab 4; Rafailov et al. 2023, eq. (7).
-
-    The Bradley-Terry loss of Chapter 3 with the reward model replaced by the reward the policy
-    implies, beta log pi(y|x) / pi_ref(y|x) (exercise 4.2): the chosen reply wins with
-    probability sigma(beta h), h the difference of the two replies' log-ratios. The reference
-    terms anchor the policy as the KL penalty of RLHF did.
-
-    Args:
-        logp_chosen: (B,) log pi(y_w|x), the policy's log-probability of each preferred reply
-            (summed over its tokens).
-        logp_rejected: (B,) log pi(y_l|x) of the rejected reply of each pair.
-        ref_chosen: (B,) log pi_ref(y_w|x) under the frozen reference policy.
-        ref_rejected: (B,) log pi_ref(y_l|x).
-        beta: the KL coefficient of the RLHF objective that DPO optimises.
-    Returns:
-        0-dim tensor: the mean over the B pairs of -log sigma(beta h), with
-        h = (logp_chosen - ref_chosen) - (logp_rejected - ref_rejected).
-    """
-    h = (logp_chosen - ref_chosen) - (logp_rejected - ref_rejected)  # (B,) difference of log-ratios
-    return -F.logsigmoid(beta * h).mean()  # logsigmoid never forms sigma: finite for beta h = -1000
-
-
-def _logratio_margin(lc: torch.Tensor, lr: torch.Tensor, rc: torch.Tensor, rr: torch.Tensor) -> torch.Tensor:
-    """h = log pi(y_w)/pi_ref(y_w) - log pi(y_l)/pi_ref(y_l), the quantity both losses act on."""
-    return (lc - rc) - (lr - rr)
 
 
 def _pair_case(
@@ -127,6 +163,8 @@ DPO_LOSS = Exercise(
     """''',
     reference=dpo_loss,
     cases=_dpo_cases,
+    trainer=_trains_like_the_library("dpo"),
+    trained_in="dpo_train",
     mistakes=[
         Mistake(
             "swapped",
@@ -134,7 +172,7 @@ DPO_LOSS = Exercise(
             "h = (logp_chosen - ref_chosen) - (logp_rejected - ref_rejected). You have h the other way "
             "round: either chosen and rejected are swapped, or each log-ratio is written ref - logp "
             "(the two slips give the same loss).",
-            lambda lc, lr, rc, rr, b: _naive_dpo(-_logratio_margin(lc, lr, rc, rr), b).mean(),
+            lambda lc, lr, rc, rr, b: _naive_dpo(-logratio_margin(lc, lr, rc, rr), b).mean(),
         ),
         Mistake(
             "reference_added",
@@ -153,18 +191,18 @@ DPO_LOSS = Exercise(
             "missing_beta",
             "beta is missing: the logit is beta h, not h. beta is the KL coefficient of the RLHF objective "
             "DPO solves, and the implicit reward is beta log pi / pi_ref.",
-            lambda lc, lr, rc, rr, b: _naive_dpo(_logratio_margin(lc, lr, rc, rr), 1.0).mean(),
+            lambda lc, lr, rc, rr, b: _naive_dpo(logratio_margin(lc, lr, rc, rr), 1.0).mean(),
         ),
         Mistake(
             "divided_by_beta",
             "You divided h by beta: multiply it. The implicit reward is beta log pi / pi_ref, so a small "
             "beta (a weak KL anchor) makes the loss *less* sensitive to the log-ratios, not more.",
-            lambda lc, lr, rc, rr, b: _naive_dpo(_logratio_margin(lc, lr, rc, rr), 1.0 / b).mean(),
+            lambda lc, lr, rc, rr, b: _naive_dpo(logratio_margin(lc, lr, rc, rr), 1.0 / b).mean(),
         ),
         Mistake(
             "summed",
             "Your loss grows with the batch size: average over the B pairs (.mean()), do not sum them.",
-            lambda lc, lr, rc, rr, b: _naive_dpo(_logratio_margin(lc, lr, rc, rr), b).sum(),
+            lambda lc, lr, rc, rr, b: _naive_dpo(logratio_margin(lc, lr, rc, rr), b).sum(),
         ),
         Mistake(
             "log_of_sigmoid",
@@ -172,7 +210,7 @@ DPO_LOSS = Exercise(
             "log-probabilities around -3000): sigmoid(-1000) underflows to 0 and log(0) = -inf, and "
             "exp(-3000) is 0 too. Keep everything in log space: log-ratios as differences of logs, and "
             "F.logsigmoid(beta * h), which computes log sigma without forming sigma.",
-            lambda lc, lr, rc, rr, b: _naive_dpo(_logratio_margin(lc, lr, rc, rr), b).mean(),
+            lambda lc, lr, rc, rr, b: _naive_dpo(logratio_margin(lc, lr, rc, rr), b).mean(),
         ),
     ],
 )
@@ -180,24 +218,6 @@ DPO_LOSS = Exercise(
 
 # ---------------------------------------------------------------------------------------------
 # Exercise 4.2: the reward a DPO policy implies
-
-
-def implicit_reward(logp: torch.Tensor, ref_logp: torch.Tensor, beta: float) -> torch.Tensor:
-    """Reference for exercise 4.2. Book: Chapter 4, Lab 4; Rafailov et al. 2023, eq. (5) and sec. 5.
-
-    The optimum of the KL-regularised objective is pi* = pi_ref exp(r / beta) / Z(x), so
-    r(x, y) = beta log pi*(y|x) / pi_ref(y|x) + beta log Z(x). Z(x) depends on the prompt only
-    and cancels in the difference of two replies' rewards, which is all Bradley-Terry sees, so
-    it is dropped.
-
-    Args:
-        logp: (B,) log pi(y|x), the policy's sequence log-probability of each reply.
-        ref_logp: (B,) log pi_ref(y|x) under the frozen reference policy.
-        beta: the KL coefficient.
-    Returns:
-        (B,) beta (logp - ref_logp).
-    """
-    return beta * (logp - ref_logp)  # a difference of logs: never exponentiate a sequence log-probability
 
 
 def _reward_cases() -> list[tuple[torch.Tensor, torch.Tensor, float]]:
@@ -274,33 +294,6 @@ IMPLICIT_REWARD = Exercise(
 # Exercise 4.3: the IPO loss
 
 
-def ipo_loss(
-    logp_chosen: torch.Tensor,
-    logp_rejected: torch.Tensor,
-    ref_chosen: torch.Tensor,
-    ref_rejected: torch.Tensor,
-    tau: float,
-) -> torch.Tensor:
-    """Reference for exercise 4.3. Book: Chapter 4, Lab 4; Azar et al. 2023, eq. (17).
-
-    Identity preference optimisation regresses the margin h of DPO onto the fixed target
-    1/(2 tau): the loss is zero there and grows on both sides, so, unlike DPO's -log sigma(beta h),
-    it does not keep pushing h up on pairs the data always agree on. tau plays the part of
-    DPO's beta (a small tau is a weak anchor and a large target margin).
-
-    Args:
-        logp_chosen, logp_rejected: (B,) the policy's sequence log-probabilities of the preferred
-            and the rejected reply of each pair.
-        ref_chosen, ref_rejected: (B,) the same under the frozen reference policy.
-        tau: the regularisation strength, > 0.
-    Returns:
-        0-dim tensor: the mean over the B pairs of (h - 1/(2 tau))^2, with
-        h = (logp_chosen - ref_chosen) - (logp_rejected - ref_rejected).
-    """
-    h = (logp_chosen - ref_chosen) - (logp_rejected - ref_rejected)  # (B,) as in DPO, but no beta
-    return ((h - 1.0 / (2.0 * tau)) ** 2).mean()
-
-
 def _ipo_cases() -> list[Case]:
     rng = np.random.default_rng(403)
 
@@ -340,6 +333,8 @@ IPO_LOSS = Exercise(
     """''',
     reference=ipo_loss,
     cases=_ipo_cases,
+    trainer=_trains_like_the_library("ipo"),
+    trained_in="dpo_train",
     mistakes=[
         Mistake(
             "target_one_over_tau",

@@ -8,7 +8,10 @@ every lab, starting with Chapter 1, Lab 1. In the spirit of ARENA's checkers, a 
 2. looks for the **known mistakes** first: the learner "made" mistake m if its outputs agree
    with m's outputs on every case where m differs from the reference; the hint then says
    what to fix ("did you forget to normalise?");
-3. only then compares with the reference and shows the first failing case.
+3. only then compares with the reference and shows the first failing case;
+4. where the exercise names a trainer (Lab 4's losses: ``dpo_train``), runs the learner's
+   function inside it for a few steps beside the reference, so the function the lab checks
+   is one the library can actually train with.
 
 The last case of every exercise is a numerical-stability case (log-probabilities around
 -1000, logits x 100): a formula that is right on paper but exponentiates too early fails it.
@@ -118,6 +121,9 @@ class Exercise:
     numerical-stability case. ``runner(fn, case)``, if given, replaces the default
     ``fn(*deepcopy(case))`` (for exercises that need fresh objects per call, such as an
     optimiser). ``compare(out, expected)`` decides whether two outputs agree.
+    ``trainer(fn)``, if given, runs a function that passed every case inside the library's
+    real trainer (``trained_in`` names it) and returns None if it trains like the reference,
+    else what went wrong: right numbers are not enough if the gradient cannot flow.
     """
 
     id: str
@@ -130,6 +136,8 @@ class Exercise:
     mistakes: list[Mistake] = field(default_factory=list)
     compare: Callable[[Any, Any], bool] = allclose
     runner: Callable[[Callable[..., Any], tuple], Any] | None = None
+    trainer: Callable[[Callable[..., Any]], str | None] | None = None
+    trained_in: str = ""
 
     def __post_init__(self) -> None:
         if self.difficulty not in (1, 2, 3):
@@ -204,7 +212,13 @@ def check(exercise: Exercise, fn: Callable[..., Any]) -> CheckResult:
             if _finite(expected[i]) and not _finite(got[i]):
                 lines.append("  Your output has NaN or inf where the reference is finite: look for exp() or log(0).")
             return CheckResult(False, None, "\n".join(lines))
-    return CheckResult(True, None, f"Exercise {ex.id}: passed all {n} cases, including the numerical-stability case.")
+    passed = f"Exercise {ex.id}: passed all {n} cases, including the numerical-stability case"
+    if ex.trainer is None:
+        return CheckResult(True, None, passed + ".")
+    problem = ex.trainer(fn)
+    if problem:
+        return CheckResult(False, "in_trainer", f"Exercise {ex.id}: {problem}")
+    return CheckResult(True, None, f"{passed}, and trains like the library's in {ex.trained_in}.")
 
 
 _SHAPE_ERROR = re.compile(r"broadcast|shape|dimension|aligned|size of tensor", re.IGNORECASE)

@@ -131,7 +131,8 @@ def pretrain_seed_base(seed: int, root: Path = BASES) -> Path:
     """
     import shutil
 
-    from ..train.base import SHUFFLED_BASE_PATH, base_world, default_train_config, pretrain_base
+    from ..pretraining import pretrain_base
+    from ..train.base import SHUFFLED_BASE_PATH, base_world, default_train_config
     from ..train.checkpoint import CheckpointError, read_meta
 
     folder = root / f"seed{seed}"
@@ -150,7 +151,8 @@ def pretrain_seed_base(seed: int, root: Path = BASES) -> Path:
 
 def time_pretraining() -> float:
     """Seconds to pre-train the base model from scratch with the shipped recipe (2 threads)."""
-    from ..train.base import default_train_config, pretrain
+    from ..pretraining import pretrain
+    from ..train.base import default_train_config
     from ..world import PersonaWorld
 
     start = time.perf_counter()

@@ -50,6 +50,15 @@ class TrainConfig:
         return asdict(self)
 
 
+def gradient_step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One optimiser step on ``loss``: clear the old gradients, back-propagate, step.
+
+    Every trainer of the library (SFT, reward model, RLHF, DPO, the bandit) takes its steps here."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Linear warm-up to ``lr`` over ``warmup`` steps, then cosine decay to ``min_lr``."""
     if step < cfg.warmup:

@@ -28,7 +28,7 @@ from ..datasets import persona_dialogues
 from ..model import GPT
 from ..progress import progress
 from ..world import Corpus, PersonaWorld
-from .loop import lm_loss
+from .loop import gradient_step, lm_loss
 
 REPLY_PHASES = ("style", "content", "tail")
 
@@ -90,9 +90,7 @@ def sft(
             tokens = torch.from_numpy(corpus.tokens[rows, :width])
             weights = torch.from_numpy(mask[rows, 1:width]).float()  # target t+1 is a reply token
             loss = lm_loss(model, tokens, pad, weights=weights)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            gradient_step(opt, loss)
             losses.append(loss.item())
     model.eval()
     return losses

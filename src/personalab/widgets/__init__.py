@@ -11,7 +11,7 @@ from .dialogue import (
     turn_templates,
 )
 from .dpo import BanditPanel, bandit_explorer, bandit_panel, panel_html
-from .overoptimisation import BoNPoint, bon_explorer, bon_html, bon_sweep, sycophancy_of
+from .overoptimisation import BoNPoint, bon_explorer, bon_html, bon_sweep
 from .steering import SteeringPoint, steering_explorer, steering_sweep, sweep_html
 
 __all__ = [
@@ -23,7 +23,6 @@ __all__ = [
     "bon_explorer",
     "bon_html",
     "bon_sweep",
-    "sycophancy_of",
     "FOLLOW_UPS",
     "TURN_TEMPLATES",
     "DialogueReport",

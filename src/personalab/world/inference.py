@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import OffWorldError
+from ..numerics import logsumexp
 from .dist import Dist
 from .grammar import DialogueState, Grammar, document
 
@@ -125,8 +126,7 @@ def log_posterior(prior: np.ndarray, logp: np.ndarray, latent: np.ndarray, n_lat
     with np.errstate(divide="ignore"):
         logits = np.log(prior) + cum
     logits = np.maximum(logits, -1e300)
-    m = logits.max(axis=-1, keepdims=True)
-    return logits - (m + np.log(np.exp(logits - m).sum(axis=-1, keepdims=True)))
+    return logits - logsumexp(logits)[..., None]
 
 
 def bayes_logprob(logp: np.ndarray, latent: np.ndarray, logpost: np.ndarray) -> np.ndarray:
@@ -134,10 +134,7 @@ def bayes_logprob(logp: np.ndarray, latent: np.ndarray, logpost: np.ndarray) -> 
     N, T, P = logp.shape
     lat = np.clip(latent, 0, None)
     post_t = np.take_along_axis(logpost[:, :T], lat[:, :, None, None], axis=2)[:, :, 0, :]  # (N, T, P)
-    a = post_t + logp
-    m = a.max(axis=-1, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    mixed = (m + np.log(np.exp(a - m).sum(axis=-1, keepdims=True)))[..., 0]
+    mixed = logsumexp(post_t + logp)
     return np.where(latent >= 0, mixed, logp[..., 0])
 
 
@@ -148,7 +145,5 @@ def blind_logprob(prior: np.ndarray, logp: np.ndarray, latent: np.ndarray) -> np
     inference is worth."""
     with np.errstate(divide="ignore"):
         a = np.log(prior) + logp
-    m = a.max(axis=-1, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    mixed = (m + np.log(np.exp(a - m).sum(axis=-1, keepdims=True)))[..., 0]
+    mixed = logsumexp(a)
     return np.where(latent >= 0, mixed, logp[..., 0])
