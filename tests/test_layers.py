@@ -74,4 +74,4 @@ def test_the_checker_sees_upward_imports_even_inside_functions():
     assert imports(SRC / "train" / "base.py", text) == {"evals"} and layers()["evals"] > layers()["train"]
     guarded = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..align.raters import ResponseTable\n"
     assert imports(SRC / "evals" / "sycophancy.py", guarded) == set()
-    assert re.search(r"^\s+numerics\b", personalab.__doc__, re.M)  # the lowest layer is the shared numerics
+    assert re.search(r"^\s+errors  numerics\b", personalab.__doc__, re.M)  # the lowest layer: errors, shared numerics

@@ -3,7 +3,7 @@
 The library behind the personalab book. Layers, lowest first; a module imports only from
 the lines above its own (``tests/test_layers.py`` reads this picture and enforces it)::
 
-    numerics  progress  runtime  results
+    errors  numerics  progress  runtime  results
     world
     model  datasets  oracle
     train
@@ -13,7 +13,8 @@ the lines above its own (``tests/test_layers.py`` reads this picture and enforce
     pretraining
     cli  tools
 
-``numerics`` holds the shared log-sum-exp, sigmoid and KL; ``world`` the exact PersonaWorld;
+``errors`` holds the error family (:class:`~personalab.errors.PersonaLabError`); ``numerics``
+the shared log-sum-exp, sigmoid and KL; ``world`` the exact PersonaWorld;
 ``model`` the tiny GPT; ``train`` the loops and checkpoints; ``evals`` exact measurements;
 ``align`` and ``interp`` the methods of Chapters 2-4; ``widgets`` and ``exercises`` the labs'
 tools; ``pretraining`` trains *and measures* a base model, so it sits above ``evals``.
