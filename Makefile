@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 # machines a CPU-only wheel of this version is available locally; elsewhere pick a CPU
 # build yourself, e.g. make TORCH_SPEC="torch --index-url <PyTorch's CPU wheel index>".
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,book,browser
+EXTRAS ?= notebooks,dev,book,browser
 STAMP := $(VENV)/.installed
 # The explorers' scripts (require.js, @jupyter-widgets/html-manager): npm packages, fetched
 # once by name (tarballs only) and served from the built book (book/_ext/offline_assets.py).

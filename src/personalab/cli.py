@@ -176,7 +176,7 @@ def cmd_student(args: argparse.Namespace) -> int:
 
         from .student import count_stubs, make_student
     except ImportError:
-        print("error: `personalab student` needs nbformat: pip install nbformat", file=sys.stderr)
+        print("error: `personalab student` needs nbformat: pip install 'personalab[notebooks]'", file=sys.stderr)
         return 2
     sources: list[Path] = []
     for src in map(Path, args.sources):
