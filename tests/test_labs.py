@@ -88,6 +88,8 @@ def test_student_version_leaks_no_solution(lab):
     assert len(solutions) >= 3
     for body in solutions:
         for line in body.strip().splitlines():
+            if not re.search(r"\w", line):  # a closing bracket alone gives nothing away
+                continue
             assert line.strip() not in student, f"solution line leaked: {line.strip()!r}"
     assert '"outputs": []' in student and "widget-state" not in student
 
