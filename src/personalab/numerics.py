@@ -37,7 +37,7 @@ def logsumexp(a: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def sigmoid(x: np.ndarray | float) -> np.ndarray:
-    """σ(x) = 1 / (1 + exp(-x)), written as (1 + tanh(x/2)) / 2: no overflow for any |x|."""
+    """σ(x) = 1 / (1 + exp(-x)), written as (1 + tanh(x/2)) / 2: no overflow for any ``|x|``."""
     return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float64)))
 
 
