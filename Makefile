@@ -76,15 +76,15 @@ student: $(STAMP)
 # Time every lab (and, with BENCH_ARGS=--pretrain, the base pre-training) and rewrite the
 # status page book/appendix/status.md.
 bench: $(STAMP)
-	$(BIN)/python -m personalab.tools.bench $(BENCH_ARGS)
+	PYTHONPATH=tools $(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests labs_py
-	$(BIN)/ruff format --check src tests labs_py
+	$(BIN)/ruff check src tests tools labs_py
+	$(BIN)/ruff format --check src tests tools labs_py
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix src tests labs_py
-	$(BIN)/ruff format src tests labs_py
+	$(BIN)/ruff check --fix src tests tools labs_py
+	$(BIN)/ruff format src tests tools labs_py
 
 pretrain: $(STAMP)
 	TQDM_DISABLE= $(BIN)/personalab pretrain

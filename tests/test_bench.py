@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from personalab.tools.bench import (
+from bench import (
     CALIBRATION_SEEDS,
     VALIDATION_SEEDS,
     LabRun,

@@ -296,11 +296,6 @@ def test_every_explorer_shows_its_initial_state_offline(site, browser):
 # --- navigation and layout ---------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 18: at 390 px the drawer measured off screen (x = -77) on a loaded machine "
-    "after the merges; it passed on the helper's run. Open: measure after the transition ends.",
-)
 def test_navigation_opens_at_phone_width_and_the_sidebar_toggle_works(site, browser):
     chapter = site / "chapters" / "ch01_simulators.html"
     phone = Offline(browser, width=390, height=844)
@@ -310,6 +305,19 @@ def test_navigation_opens_at_phone_width_and_the_sidebar_toggle_works(site, brow
         assert not link.is_visible(), "at 390 px the site navigation should start folded away"
         page.locator("button.primary-toggle:visible, label.primary-toggle:visible").first.click()
         link.wait_for(state="visible", timeout=5000)
+        # The drawer slides in from the left (a CSS transition); on a loaded machine the link is
+        # visible while still off screen, so wait for it to come to rest inside the viewport.
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        try:
+            page.wait_for_function(
+                "() => { const a = [...document.querySelectorAll('.bd-sidebar-primary a')]"
+                ".find(a => a.textContent.includes('Lab 1')); if (!a) return false; "
+                "const r = a.getBoundingClientRect(); return r.width > 0 && r.left >= 0 && r.left < 390; }",
+                timeout=10_000,
+            )
+        except PlaywrightTimeout:  # the assertion below reports where it stayed
+            pass
         box = link.bounding_box()
         assert box and 0 <= box["x"] < 390, f"the navigation opened off screen: {box}"
         link.click()
@@ -449,10 +457,16 @@ def test_a_lab_explorer_served_by_voila_updates_when_the_dialogue_changes(browse
 
         world = PersonaWorld.default()
         model, _ = load_base(world)
+        initial = "user : is snow white ? assistant : look no ."  # the lab's own starting dialogue
+        assert f'dialogue_explorer(model, world, "{initial}")' in lab.read_text().replace('\\"', '"')
         typed = "user : i think salt is sweet . is it ? assistant : sure yes ."  # agrees with a wrong belief
-        computed = dialogue_report(model, world, typed)
-        assert computed.error is None, computed.error
-        expected = dict(zip(computed.personas, computed.posterior))  # the exact posterior, by the library
+        shown = {}
+        for name, text in (("initial", initial), ("typed", typed)):
+            computed = dialogue_report(model, world, text)
+            assert computed.error is None, computed.error
+            # the exact posterior, by the library, as the report prints it
+            shown[name] = [f"{persona} {p:.3f}" for persona, p in zip(computed.personas, computed.posterior)]
+        assert shown["initial"] != shown["typed"]
 
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         external, errors = [], []
@@ -471,22 +485,29 @@ def test_a_lab_explorer_served_by_voila_updates_when_the_dialogue_changes(browse
         box = page.locator("textarea").first
         box.wait_for(timeout=120_000)
         report = page.locator(".widget-html").last
+        shows_all = (
+            "want => { const e = [...document.querySelectorAll('.widget-html')].pop(); "
+            "const t = e ? e.innerText.split(/\\s+/).join(' ') : ''; return want.every(w => t.includes(w)); }"
+        )
+        # The view renders after the textarea appears; typing before it is live would be lost, and
+        # reading the report too early would compare against an empty box.
+        page.wait_for_function(shows_all, arg=shown["initial"], timeout=120_000)
         before = " ".join(report.inner_text().split())
         box.fill(typed)
-        page.wait_for_function(
-            "old => { const e = [...document.querySelectorAll('.widget-html')].pop(); "
-            "return e && e.innerText.split(/\\s+/).join(' ') !== old; }",
-            arg=before,
-            timeout=30_000,
-        )
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        try:
+            page.wait_for_function(shows_all, arg=shown["typed"], timeout=60_000)
+        except PlaywrightTimeout:  # the assertion below names what is missing
+            pass
         after = " ".join(report.inner_text().split())
         context.close()
     finally:
         server.terminate()
         server.wait(timeout=30)
     assert "model not found" not in after and "Error displaying widget" not in after
-    for persona, p in expected.items():
-        assert f"{persona} {p:.3f}" in after, f"the explorer does not show {persona} {p:.3f}: {after[:300]}"
+    for entry in shown["typed"]:
+        assert entry in after, f"the explorer does not show {entry} after typing: {after[:300]}"
     assert before != after
     widget_errors = [e for e in errors if "widget" in e.lower() or "model" in e.lower()]
     assert not widget_errors, f"widget errors in the browser console: {widget_errors}"

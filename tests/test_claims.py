@@ -35,7 +35,7 @@ def test_status_table_escapes_pipes_in_claim_texts():
     """A claim about |α| must not split its cell of the status page's Markdown table."""
     from dataclasses import asdict
 
-    from personalab.tools.bench import LabRun, status_markdown
+    from bench import LabRun, status_markdown
 
     claim_line = dict(text="off-world mass for |α| ≤ 2", value="0.0060", op="≤", threshold="0.01", ok="✓")
     run = LabRun("lab99_demo", 0, 1.0, True, claims={"4c": claim_line})

@@ -129,7 +129,7 @@ def test_stored_outputs_were_made_by_the_current_code_and_data(lab):
 @pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
 def test_claims_hold_for_a_validation_seed(lab):
     """A seed that never set a threshold (DESIGN section 7): the claims must hold for it too."""
-    from personalab.tools.bench import VALIDATION_SEEDS, run_lab
+    from bench import VALIDATION_SEEDS, run_lab
 
     run = run_lab(lab, seed=VALIDATION_SEEDS[0])
     assert run.ok, run.error

@@ -3,7 +3,7 @@
 Every number a chapter states about the toy is generated, never typed (DESIGN section 7).
 
 ``{toy}`` quotes a number that a lab measured: ``book/results.json``, written by
-``make bench`` (``personalab.tools.bench``), holds every claim (``claim.<id>`` and
+``make bench`` (``tools/bench.py``), holds every claim (``claim.<id>`` and
 ``claim.<id>.threshold``) and every number a lab recorded with
 ``personalab.results.record``. In MyST:
 

@@ -6,7 +6,7 @@ value next to its threshold. Thresholds are chosen from the spread over several 
 (``PERSONALAB_SEED``), never from one lucky run; the status page lists them.
 
 The printed line has a fixed shape, ``CLAIM <id> <✓|✗> <text>: <value> (needs <op> <threshold>)``,
-which the lab benchmark (:mod:`personalab.tools.bench`) reads back; the value is also recorded
+which the lab benchmark (``tools/bench.py``, run by ``make bench``) reads back; the value is also recorded
 as ``claim.<id>`` and its threshold as ``claim.<id>.threshold`` (:mod:`personalab.results`),
 for the chapters to quote.
 """

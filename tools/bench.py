@@ -1,7 +1,8 @@
 """Lab benchmark: run every lab over many seeds, record every claim and quoted number.
 
 Book: Appendix, "Lab status"; DESIGN section 7. Not a test (timings depend on the machine):
-run it with ``make bench`` after changing a lab, and commit what it writes:
+run it with ``make bench`` after changing a lab, and commit what it writes (it is repository
+tooling, not part of the installed package: it reads and writes the checkout):
 
 * ``book/results.json`` -- for every (lab, seed, base) run: its wall time, every claim
   (``CLAIM`` lines, :mod:`personalab.claims`) and every number the lab recorded
@@ -33,10 +34,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 
-from ..claims import CLAIM_LINE
-from ..results import RESULTS_ENV
+from personalab.claims import CLAIM_LINE
+from personalab.results import RESULTS_ENV
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[1]  # the repository: this is repository tooling
 RESULTS = ROOT / "book" / "results.json"
 PAGE = ROOT / "book" / "appendix" / "status.md"
 BASES = ROOT / "build" / "bases"
@@ -77,8 +78,8 @@ def run_lab(path: Path, seed: int, timeout: int = 900, base_dir: Path | None = N
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    from ..train.base import BASE_DIR_ENV
-    from .provenance import fingerprint
+    from personalab.tools.provenance import fingerprint
+    from personalab.train.base import BASE_DIR_ENV
 
     nb = nbformat.read(path, as_version=4)
     provenance = fingerprint(nb)
@@ -131,9 +132,9 @@ def pretrain_seed_base(seed: int, root: Path = BASES) -> Path:
     """
     import shutil
 
-    from ..pretraining import pretrain_base
-    from ..train.base import SHUFFLED_BASE_PATH, base_world, default_train_config
-    from ..train.checkpoint import CheckpointError, read_meta
+    from personalab.pretraining import pretrain_base
+    from personalab.train.base import SHUFFLED_BASE_PATH, base_world, default_train_config
+    from personalab.train.checkpoint import CheckpointError, read_meta
 
     folder = root / f"seed{seed}"
     try:
@@ -151,9 +152,9 @@ def pretrain_seed_base(seed: int, root: Path = BASES) -> Path:
 
 def time_pretraining() -> float:
     """Seconds to pre-train the base model from scratch with the shipped recipe (2 threads)."""
-    from ..pretraining import pretrain
-    from ..train.base import default_train_config
-    from ..world import PersonaWorld
+    from personalab.pretraining import pretrain
+    from personalab.train.base import default_train_config
+    from personalab.world import PersonaWorld
 
     start = time.perf_counter()
     pretrain(PersonaWorld.default(), train_cfg=default_train_config(0), threads=2)
@@ -260,7 +261,7 @@ def status_markdown(results: dict, current: dict[str, dict[str, str]] | None = N
             refv = f"{ref['claims'][i]['value']} {ref['claims'][i]['ok']}" if ref and i in ref["claims"] else "—"
             cells = " | ".join(_cell(g, i) for g in groups.values())
             lines.append(f"| {i}: {text} | {first['op']} {first['threshold']} | {refv} | {cells} |")
-    from ..train.base import default_train_config
+    from personalab.train.base import default_train_config
 
     steps = default_train_config().steps
     lines += ["", f"**Base pre-training** (`personalab pretrain`, {steps:,} steps):", ""]
@@ -345,7 +346,7 @@ def write_status(page: Path, generated: str) -> None:
 def current_provenance(labs: list[Path]) -> dict[str, dict[str, str]]:
     import nbformat
 
-    from .provenance import fingerprint
+    from personalab.tools.provenance import fingerprint
 
     return {lab.stem: fingerprint(nbformat.read(lab, as_version=4)) for lab in labs}
 
@@ -405,8 +406,8 @@ def main(argv: list[str] | None = None) -> int:
         results["machine"] = machine()
     if args.pretrain:
         results.setdefault("pretrain", {})["measured_seconds"] = time_pretraining()
-    from ..train.base import BASE_PATH
-    from ..train.checkpoint import read_meta
+    from personalab.train.base import BASE_PATH
+    from personalab.train.checkpoint import read_meta
 
     results.setdefault("pretrain", {})["recorded"] = read_meta(BASE_PATH).get("metrics", {})
     results["seeds"] = {
