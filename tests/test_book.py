@@ -163,11 +163,14 @@ def _toynumbers():
     return module
 
 
-def test_toy_role_formats_the_reference_run_and_the_range_over_calibration_seeds():
+def test_toy_role_formats_the_reference_run_the_range_over_seeds_and_other_bases():
     toy = _toynumbers()
     measured = [(0, 0.912), (1, -0.05), (9, 5)]
     runs = [{"lab": "lab9", "seed": s, "base_seed": None, "values": {"rise": v}} for s, v in measured]
-    runs.append({"lab": "lab9", "seed": 0, "base_seed": 3, "values": {"rise": 7.0}})  # another base: not quoted
+    for base, v, ok in ((3, 7.0, "✓"), (4, -2.0, "✗")):  # other bases: quoted only with :bases / :holding
+        claims = {"2a": {"id": "2a", "ok": ok}}
+        runs.append({"lab": "lab9", "seed": 0, "base_seed": base, "values": {"rise": v}, "claims": claims})
+    runs.append({"lab": "lab9", "seed": 1, "base_seed": 5, "values": {"rise": 99.0}, "claims": {}})  # not seed 0
     results = {"seeds": {"reference": 0, "calibration": [0, 1]}, "runs": runs}
     assert toy.lookup(results, "lab9/rise") == "0.912"
     assert toy.lookup(results, "lab9/rise:.2f") == "0.91"
@@ -177,6 +180,12 @@ def test_toy_role_formats_the_reference_run_and_the_range_over_calibration_seeds
         toy.lookup(results, "lab9/fall")
     with pytest.raises(ValueError, match="range"):
         toy.lookup(results, "lab9/rise:.2f:spread")
+    assert toy.lookup(results, "lab9/rise:.1f:bases") == "−2.0 to 7.0"
+    assert toy.lookup(results, "lab9/claim.2a:holding") == "1 of 2"
+    with pytest.raises(ValueError, match="name a claim"):
+        toy.lookup(results, "lab9/rise:holding")
+    with pytest.raises(KeyError, match="pretrain-seeds"):
+        toy.lookup(results, "lab9/claim.9z:holding")
 
 
 def test_param_role_quotes_the_settings_of_the_library():

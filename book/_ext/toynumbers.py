@@ -12,7 +12,11 @@ Every number a chapter states about the toy is generated, never typed (DESIGN se
 * ``{toy}`lab03_rlhf_sycophancy/claim.3a:.2f``` -- with a Python format spec (``.0%`` too);
 * ``{toy}`lab03_rlhf_sycophancy/claim.3a:.2f:range``` -- "0.85–0.92": smallest and largest
   over the calibration seeds on the shipped base (one value if they agree when formatted);
-* ``{toy}`lab03_rlhf_sycophancy/claim.3c@1:.2f``` -- the run with lab seed 1.
+* ``{toy}`lab03_rlhf_sycophancy/claim.3c@1:.2f``` -- the run with lab seed 1;
+* ``{toy}`lab01_simulators/claim.2a:.2f:bases``` -- smallest and largest over the base
+  models pre-trained with other seeds (``make bench --pretrain-seeds``; reference lab seed);
+* ``{toy}`lab01_simulators/claim.2a:holding``` -- "3 of 5": on how many of those other
+  bases the claim held (claims only).
 
 ``{param}`` quotes a setting of the toy, read from the library when the book is built:
 ``world.*`` is the default world's configuration (``PersonaWorld.default().config``, e.g.
@@ -59,12 +63,15 @@ def _split(text: str) -> tuple[str, str, list[str]]:
 
 
 def lookup(results: dict, text: str) -> str:
-    """Format the measured number named by ``text`` (``lab/key[@seed][:fmt[:range]]``).
+    """Format the measured number named by ``text`` (``lab/key[@seed][:fmt[:range|bases|holding]]``).
 
     Raises KeyError (nothing recorded) or ValueError (a malformed reference)."""
     target, fmt, options = _split(text)
-    if options not in ([], ["range"]):
-        raise ValueError(f"unknown option {':'.join(options)!r} (the only one is ':range')")
+    if not options and fmt in ("range", "bases", "holding"):  # an option without a format
+        fmt, options = ".3g", [fmt]
+    if options not in ([], ["range"], ["bases"], ["holding"]):
+        raise ValueError(f"unknown option {':'.join(options)!r} (the options are ':range', ':bases', ':holding')")
+    option = options[0] if options else None
     lab, _, key = target.partition("/")
     if not key:
         raise ValueError("name the lab and the key, e.g. lab01_simulators/claim.2a")
@@ -73,14 +80,25 @@ def lookup(results: dict, text: str) -> str:
     ref = seeds.get("reference", 0)
     cal = set(seeds.get("calibration", [ref]))
     if seed_text:
-        if options:
-            raise ValueError("a run with one seed (@seed) has no range")
+        if option:
+            raise ValueError(f"a run with one seed (@seed) has no :{option}")
         ref = int(seed_text)
-    runs = [r for r in results.get("runs", []) if r["lab"] == lab and r.get("base_seed") is None]
-    pick = [r for r in runs if (r["seed"] in cal if options else r["seed"] == ref)]
+    runs = [r for r in results.get("runs", []) if r["lab"] == lab]
+    if option in ("bases", "holding"):  # other pre-trained bases, each run with the reference seed
+        pick = [r for r in runs if r.get("base_seed") is not None and r["seed"] == ref]
+    else:
+        shipped = [r for r in runs if r.get("base_seed") is None]
+        pick = [r for r in shipped if (r["seed"] in cal if option == "range" else r["seed"] == ref)]
+    if option == "holding":
+        if not key.startswith("claim.") or key.endswith(".threshold"):
+            raise ValueError(f":holding counts a claim's verdicts: name a claim (claim.<id>), not {key!r}")
+        verdicts = [r["claims"][key[6:]]["ok"] == "✓" for r in pick if key[6:] in r.get("claims", {})]
+        if not verdicts:
+            raise KeyError(f"no other base's run of {lab!r} checked {key!r}: run `make bench --pretrain-seeds`")
+        return f"{sum(verdicts)} of {len(verdicts)}"
     values = [r["values"][key] for r in pick if r.get("values", {}).get(key) is not None]
     if not values:
-        which = "calibration runs" if options else f"the run with seed {ref}"
+        which = {"range": "calibration runs", "bases": "runs on other bases"}.get(option, f"the run with seed {ref}")
         raise KeyError(
             f"no {which} of {lab!r} recorded {key!r}: add record({key!r}, ...) to the lab and run `make bench`"
         )
