@@ -21,8 +21,9 @@
 # agreed with. Because PersonaWorld's raters, replies and personas are all known exactly, we
 # can watch the optimisation buy reward with sycophancy, and see which persona it selects.
 #
-# **The claims this lab checks** (thresholds from the spread over seeds 0–7, so the lab
-# passes with any `PERSONALAB_SEED`):
+# **The claims this lab checks** (thresholds from the spread over the calibration seeds
+# 0–7, checked on the validation seeds 8–11, which set none; the *Lab status* page shows
+# both):
 #
 # 1. **The reward model learns the raters, biases included.** Its held-out accuracy is at
 #    least 90% of the best any model can reach (the raters' own utility); with unbiased

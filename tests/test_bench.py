@@ -45,3 +45,22 @@ def test_runs_made_by_other_code_are_flagged_stale():
     run["provenance"] = {"lab": "old"}
     page = status_markdown({"runs": [run]}, current={"lab99_demo": {"lab": "new"}})
     assert "stale: run `make bench`" in page
+
+
+def test_a_failed_claim_does_not_stop_the_lab(tmp_path):
+    """On another base several claims may fail: every later claim is still measured."""
+    import nbformat
+    from bench import run_lab
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("from personalab.claims import claim"),
+        nbformat.v4.new_code_cell('assert claim("1a", "a rise", 0.1, at_least=0.5)'),
+        nbformat.v4.new_code_cell('assert claim("1b", "a fall", 0.9, at_least=0.5)'),
+    ]
+    path = tmp_path / "lab99_demo.ipynb"
+    nbformat.write(nb, path)
+    run = run_lab(path, seed=0, timeout=120)
+    assert not run.ok and run.error.startswith("cell 1: AssertionError"), run.error
+    assert {c: run.claims[c]["ok"] for c in run.claims} == {"1a": "✗", "1b": "✓"}
+    assert run.values["claim.1b"] == 0.9

@@ -71,6 +71,16 @@ class LabRun:
         return self.ok and bool(self.claims) and all(c["ok"] == "✓" for c in self.claims.values())
 
 
+def _first_error(nb) -> tuple[bool, str]:
+    """(no cell failed, the first failure as "cell N: Name: message")."""
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                message = f"{out.get('ename', 'Error')}: {out.get('evalue', '')}".strip().rstrip(":")
+                return False, f"cell {i}: {message}"[:300]
+    return True, ""
+
+
 def run_lab(path: Path, seed: int, timeout: int = 900, base_dir: Path | None = None) -> LabRun:
     """Execute the notebook in memory with ``PERSONALAB_SEED=seed`` (and the base models in
     ``base_dir``, if given); collect its claims and recorded numbers."""
@@ -92,14 +102,20 @@ def run_lab(path: Path, seed: int, timeout: int = 900, base_dir: Path | None = N
         os.environ.update(env)
         if base_dir is None:
             os.environ.pop(BASE_DIR_ENV, None)
+        # allow_errors: a failed claim does not stop the lab, so every later claim is still
+        # measured (on another base model several may fail, and each one is worth knowing).
         client = NotebookClient(
-            nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+            nb,
+            timeout=timeout,
+            kernel_name="python3",
+            allow_errors=True,
+            resources={"metadata": {"path": str(path.parent)}},
         )
         start = time.perf_counter()
         try:
             client.execute()
-            ok, error = True, ""
-        except CellExecutionError as exc:
+            ok, error = _first_error(nb)
+        except CellExecutionError as exc:  # a timeout or a dead kernel still ends the run
             ok, error = False, str(exc).strip().splitlines()[-1][:300]
         finally:
             for k, v in saved.items():
@@ -135,11 +151,13 @@ def pretrain_seed_base(seed: int, root: Path = BASES) -> Path:
     from personalab.pretraining import pretrain_base
     from personalab.train.base import SHUFFLED_BASE_PATH, base_world, default_train_config
     from personalab.train.checkpoint import CheckpointError, read_meta
+    from personalab.train.loop import TrainConfig
 
     folder = root / f"seed{seed}"
     try:
         meta = read_meta(folder / "base")
-        fresh = meta["train"] == default_train_config(seed).to_dict() and meta["world_hash"] == base_world().hash
+        same_recipe = TrainConfig.from_dict(meta["train"]) == default_train_config(seed)
+        fresh = same_recipe and meta["world_hash"] == base_world().hash
     except CheckpointError:
         fresh = False
     if not fresh:
