@@ -29,8 +29,9 @@
 #    least 90% of the best any model can reach (the raters' own utility); with unbiased
 #    raters it prefers agreeing with a wrong belief on at most a quarter of such prompts,
 #    with raters biased by 3 on at least half.
-# 2. **Over-optimisation.** Against the biased reward model, best-of-n raises the gold
-#    utility first and then lowers it by at least 0.1 as sqrt(KL) grows, and Gao et al.'s
+# 2. **Over-optimisation.** Against the biased reward model, best-of-n lowers the gold
+#    utility by at least 0.1 as sqrt(KL) grows, after a rise at most a quarter of that fall
+#    (a limitation: the rise is small and absent on some runs), and Gao et al.'s
 #    form fits the gold curve with R² ≥ 0.8; the exact KL is at least 80% of the analytic
 #    log n − (n−1)/n at n = 2 and at most 80% of it at n = 256.
 # 3. **Sycophancy rises with optimisation pressure and with the raters' bias.** RLHF
@@ -250,6 +251,7 @@ for p in biased:
 d = np.array([p.sqrt_kl for p in biased])
 gold = np.array([p.gold for p in biased])
 gao = fit_gao(d, gold - gold[0], "bon")
+record("bon.gold_rise", gold.max() - gold[0])
 record("bon.gold_fall", gold.max() - gold[-1])
 record("bon.gao.alpha", gao.alpha)
 record("bon.gao.beta", gao.beta)
@@ -289,17 +291,22 @@ plt.show()
 
 # %% [markdown]
 # **Claim 2.** Against the biased reward model the proxy reward only rises with n, while
-# the gold utility first rises — best-of-n first removes plain mistakes, which proxy and gold
-# both dislike — and then falls as the selection buys agreement; Gao et al.'s form fits the
-# gold curve. The analytic KL is nearly exact for small n and far too large for large n: with
-# a few dozen replies per prompt, best-of-n runs out of replies to select.
+# the gold utility falls as the selection buys agreement; Gao et al.'s form fits the gold
+# curve. Any rise before the fall — best-of-n first removing plain mistakes, which proxy and
+# gold both dislike — is small, and it is not robust: on the calibration seeds the gold at
+# its best n beats n = 1 by a few hundredths, and with ATen's portable CPU kernels (another
+# machine's arithmetic) a run of this lab found no rise at all. So the lab asserts that the
+# rise is small next to the fall, not that it exists (a limitation of the toy against Gao et
+# al., whose gold curves rise first). The analytic KL is nearly exact for small n and far too
+# large for large n: with a few dozen replies per prompt, best-of-n runs out of replies to
+# select.
 
 # %% tags=["nbval-ignore-output"]
 assert claim(
     "2a",
-    "gold at its best n minus at n = 1 (rises first)",
-    gold.max() - gold[0],
-    at_least=0.005,
+    "gold's rise before its fall / the fall (limitation: small)",
+    (gold.max() - gold[0]) / (gold.max() - gold[-1]),
+    at_most=0.25,
 )
 assert claim(
     "2b",

@@ -38,7 +38,8 @@
 #    comparisons by raters biased toward agreement, DPO with β = 0.1 raises sycophancy (among
 #    the replies a persona would write) by at least 0.2, as RLHF does — and it also moves at
 #    least 10% of the probability onto replies no persona would write, which RLHF does not
-#    (at most 2%): DPO's implicit KL leash holds only where its data are. Among the replies
+#    (at most 2%, with its built-in −2 for off-world replies, an oracle DPO lacks): DPO's
+#    implicit KL leash holds only where its data are. Among the replies
 #    a persona would write, DPO (both β) ends at most 40% as far (in KL) from the exact
 #    optimum π* of the raters' utility as the Assistant was, and RLHF (β = 0.02) at most 25%
 #    as far from the π* of its reward model.
@@ -566,7 +567,9 @@ for (method, beta), m in policies.items():
 # not asserted.) But DPO only ever sees the pairs: it pushes both replies of a pair down,
 # the rejected one more, and the freed probability goes where no comparison watches — onto
 # replies no persona writes. RLHF samples its own replies and is penalised for off-world
-# ones, so it does not.
+# ones, so it does not. (That penalty is an oracle DPO's data never carry, and the two
+# also differ in data and learning rate; this lab does not run the controls that would
+# separate the causes — exercise 4.D starts on them.)
 
 # %% tags=["nbval-ignore-output"]
 start = logs["DPO", 0.1].rates[0]
