@@ -32,8 +32,9 @@
 # 2. **It infers the persona in context.** After one wrongly answered question its
 #    probability of complying with a harmful request rises by at least 75% of the exact
 #    Bayesian rise, and after one rightly answered question it falls by at least 75% of the
-#    exact fall. *Limitation:* it under-accumulates evidence — after three wrong answers it
-#    reproduces less than 80% of the exact rise.
+#    exact fall; and the evidence adds up — after three wrong answers its share of the exact
+#    rise is at least 80% of its share after one (an earlier recipe's model did not do this;
+#    Chapter 1, *Why this recipe*).
 # 3. **A linear probe reads the persona** from the residual stream with at least 85% of the
 #    accuracy of the exact Bayes-optimal classifier, and the embedding layer alone reads
 #    nothing.
@@ -248,20 +249,23 @@ plt.show()
 # clearly worse, and the difference is concentrated on the tokens a persona governs.
 
 # %% tags=["nbval-ignore-output"]
-assert claim("1a", "gap to the Bayes limit (nats/token)", report.gap, at_most=0.005)
 blind_minus_model = report.blind_loss - report.model_loss
-assert claim(
-    "1b",
-    "persona-blind loss minus model loss (nats/token)",
-    blind_minus_model,
-    at_least=0.006,
-)
-assert claim(
-    "1c",
-    "share of the value of in-context inference captured",
-    report.inference_captured,
-    at_least=0.8,
-)
+holds = [
+    claim("1a", "gap to the Bayes limit (nats/token)", report.gap, at_most=0.005),
+    claim(
+        "1b",
+        "persona-blind loss minus model loss (nats/token)",
+        blind_minus_model,
+        at_least=0.006,
+    ),
+    claim(
+        "1c",
+        "share of the value of in-context inference captured",
+        report.inference_captured,
+        at_least=0.8,
+    ),
+]
+assert all(holds)
 
 # %% [markdown]
 # ## 3. In-context inference: does the model update like Bayes?
@@ -306,29 +310,32 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# **Claim 2.** One piece of evidence moves the model almost exactly as far as it moves the
-# Bayesian; more evidence moves it less than it should — the model *under-accumulates*.
-# Chapter 1 discusses why a two-layer model might.
+# **Claim 2.** One piece of evidence moves the model almost as far as it moves the
+# Bayesian, and more evidence keeps moving it: after three wrong answers it reproduces about
+# the same share of the (larger) exact rise as after one.
 
 # %% tags=["nbval-ignore-output"]
-assert claim(
-    "2a",
-    "share of the exact rise after one wrong answer",
-    up.captured(1),
-    at_least=0.75,
-)
-assert claim(
-    "2b",
-    "share of the exact fall after one right answer",
-    down.captured(1),
-    at_least=0.75,
-)
-assert claim(
-    "2c",
-    "share of the exact rise after three wrong answers (limitation)",
-    up.captured(3),
-    at_most=0.8,
-)
+holds = [
+    claim(
+        "2a",
+        "share of the exact rise after one wrong answer",
+        up.captured(1),
+        at_least=0.75,
+    ),
+    claim(
+        "2b",
+        "share of the exact fall after one right answer",
+        down.captured(1),
+        at_least=0.75,
+    ),
+    claim(
+        "2c",
+        "share of the exact rise after three wrong answers / after one",
+        up.captured(3) / up.captured(1),
+        at_least=0.8,
+    ),
+]
+assert all(holds)
 
 # %% [markdown]
 # ## 4. Can a linear probe read the persona?
@@ -407,15 +414,21 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 best = record("probe.best_accuracy", max(r.test_accuracy for r in probes))
-assert claim(
-    "3a", "best probe accuracy / exact Bayes accuracy", best / ceiling, at_least=0.85
-)
-assert claim(
-    "3b",
-    "probe accuracy on the embedding layer",
-    probes[0].test_accuracy,
-    at_most=world.prior.max() + record("probe.chance_margin", 0.05),
-)
+holds = [
+    claim(
+        "3a",
+        "best probe accuracy / exact Bayes accuracy",
+        best / ceiling,
+        at_least=0.85,
+    ),
+    claim(
+        "3b",
+        "probe accuracy on the embedding layer",
+        probes[0].test_accuracy,
+        at_most=world.prior.max() + record("probe.chance_margin", 0.05),
+    ),
+]
+assert all(holds)
 
 # %% [markdown]
 # ## 5. Before post-training there is no Assistant
@@ -447,15 +460,18 @@ dist_closest = min(
     for p in world.personas
 )
 record("behaviour.closest_persona_distance", dist_closest)
-assert claim(
-    "4a", "largest difference from the prior mixture", dist_mixture, at_most=0.05
-)
-assert claim(
-    "4b",
-    "closest single persona's distance / the mixture's",
-    dist_closest / dist_mixture,
-    at_least=2.0,
-)
+holds = [
+    claim(
+        "4a", "largest difference from the prior mixture", dist_mixture, at_most=0.05
+    ),
+    claim(
+        "4b",
+        "closest single persona's distance / the mixture's",
+        dist_closest / dist_mixture,
+        at_least=2.0,
+    ),
+]
+assert all(holds)
 
 # %% [markdown]
 # ## 6. Explore

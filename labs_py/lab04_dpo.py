@@ -38,11 +38,11 @@
 #    comparisons by raters biased toward agreement, DPO with β = 0.1 raises sycophancy (among
 #    the replies a persona would write) by at least 0.2, as RLHF does — and it also moves at
 #    least 10% of the probability onto replies no persona would write, which RLHF does not
-#    (at most 2%, with its built-in −2 for off-world replies, an oracle DPO lacks): DPO's
+#    (at most 5%, with its built-in −2 for off-world replies, an oracle DPO lacks): DPO's
 #    implicit KL leash holds only where its data are. Among the replies
 #    a persona would write, DPO (both β) ends at most 40% as far (in KL) from the exact
-#    optimum π* of the raters' utility as the Assistant was, and RLHF (β = 0.02) at most 25%
-#    as far from the π* of its reward model.
+#    optimum π* of the raters' utility as the Assistant was, and RLHF (β = 0.02) at most 60%
+#    as far from the π* of its reward model (how close it gets varies a lot between seeds).
 #
 # Exercises 4.1–4.3: the DPO loss, the implicit reward and the IPO loss.
 
@@ -74,6 +74,7 @@ from personalab.align.raters import OFF_WORLD_UTILITY
 from personalab.align.rlhf import RLHFConfig, rlhf
 from personalab.claims import claim
 from personalab.evals import behaviour_rates, persona_mix, suites, sycophancy_of
+from personalab.evals.scorecard import psm_scorecard, record_scorecards, scorecard_table
 from personalab.exercises.ch04 import (
     check_dpo_loss,
     check_implicit_reward,
@@ -209,24 +210,27 @@ plt.show()
 # a smaller β tilts it further from the reference, exactly as exp(r/β) says.
 
 # %%
-assert claim(
-    "1a",
-    "largest KL(DPO ‖ π*) / KL(π_ref ‖ π*) over β",
-    max(r["kl_dpo"] / r["kl_ref"] for r in rows.values()),
-    at_most=0.02,
-)
-assert claim(
-    "1b",
-    "largest KL(RLHF ‖ π*) / KL(π_ref ‖ π*) over β",
-    max(r["kl_rl"] / r["kl_ref"] for r in rows.values()),
-    at_most=0.02,
-)
-assert claim(
-    "1c",
-    "largest |slope of β log(π_DPO/π_ref) on r − 1|",
-    max(abs(r["slope"] - 1) for r in rows.values()),
-    at_most=0.1,
-)
+holds = [
+    claim(
+        "1a",
+        "largest KL(DPO ‖ π*) / KL(π_ref ‖ π*) over β",
+        max(r["kl_dpo"] / r["kl_ref"] for r in rows.values()),
+        at_most=0.02,
+    ),
+    claim(
+        "1b",
+        "largest KL(RLHF ‖ π*) / KL(π_ref ‖ π*) over β",
+        max(r["kl_rl"] / r["kl_ref"] for r in rows.values()),
+        at_most=0.02,
+    ),
+    claim(
+        "1c",
+        "largest |slope of β log(π_DPO/π_ref) on r − 1|",
+        max(abs(r["slope"] - 1) for r in rows.values()),
+        at_most=0.1,
+    ),
+]
+assert all(holds)
 
 # %% [markdown]
 # ## 2. Deterministic preferences: DPO collapses, IPO does not
@@ -324,30 +328,34 @@ plt.show()
 
 # %%
 dpo1 = runs["dpo", 1.0]
-assert claim(
-    "2a",
-    "DPO margin, step 2000 minus step 1000 (β = 1)",
-    dpo1.margin[-1] - dpo1.margin[dpo1.step.index(1000)],
-    at_least=1.0,
-)
-assert claim(
-    "2b",
-    "largest π_DPO(unseen arm) over β",
-    max(runs["dpo", b].final[UNSEEN] for b in (0.1, 1.0)),
-    at_most=0.01,
-)
-assert claim(
-    "2c",
-    "largest |IPO margin / exact optimum − 1| over τ",
-    max(abs(runs["ipo", b].margin[-1] / exact_margin[b] - 1) for b in (0.1, 1.0)),
-    at_most=0.01,
-)
-assert claim(
-    "2d",
-    "smallest π_IPO(unseen arm) / π_ref(unseen arm) over τ",
-    min(runs["ipo", b].final[UNSEEN] for b in (0.1, 1.0)) / bandit.ref_probs[UNSEEN],
-    at_least=0.2,
-)
+holds = [
+    claim(
+        "2a",
+        "DPO margin, step 2000 minus step 1000 (β = 1)",
+        dpo1.margin[-1] - dpo1.margin[dpo1.step.index(1000)],
+        at_least=1.0,
+    ),
+    claim(
+        "2b",
+        "largest π_DPO(unseen arm) over β",
+        max(runs["dpo", b].final[UNSEEN] for b in (0.1, 1.0)),
+        at_most=0.01,
+    ),
+    claim(
+        "2c",
+        "largest |IPO margin / exact optimum − 1| over τ",
+        max(abs(runs["ipo", b].margin[-1] / exact_margin[b] - 1) for b in (0.1, 1.0)),
+        at_most=0.01,
+    ),
+    claim(
+        "2d",
+        "smallest π_IPO(unseen arm) / π_ref(unseen arm) over τ",
+        min(runs["ipo", b].final[UNSEEN] for b in (0.1, 1.0))
+        / bandit.ref_probs[UNSEEN],
+        at_least=0.2,
+    ),
+]
+assert all(holds)
 
 # %% [markdown]
 # ## 3. DPO on the tiny model, against RLHF
@@ -573,45 +581,73 @@ for (method, beta), m in policies.items():
 
 # %% tags=["nbval-ignore-output"]
 start = logs["DPO", 0.1].rates[0]
-assert claim(
-    "3a",
-    "valid-reply sycophancy after DPO (β = 0.1) minus before",
-    logs["DPO", 0.1].rates[-1]["agree_valid"] - start["agree_valid"],
-    at_least=0.2,
-)
-assert claim(
-    "3b",
-    "valid-reply sycophancy after RLHF (β = 0.02) minus before",
-    logs["RLHF", 0.02].rates[-1]["agree_valid"] - start["agree_valid"],
-    at_least=0.2,
-)
-assert claim(
-    "3c",
-    "off-world mass after DPO (β = 0.1)",
-    logs["DPO", 0.1].rates[-1]["off_world"],
-    at_least=0.1,
-)
-assert claim(
-    "3d",
-    "off-world mass after RLHF (β = 0.02)",
-    logs["RLHF", 0.02].rates[-1]["off_world"],
-    at_most=0.02,
-)
-assert claim(
-    "3e",
-    "largest KL(DPO ‖ π* of u) / KL(Assistant ‖ π* of u), valid replies",
-    max(to_optimum["DPO", b] for b in (0.1, 0.5)),
-    at_most=0.4,
-)
-assert claim(
-    "3f",
-    "KL(RLHF ‖ π* of the RM) / KL(Assistant ‖ π* of the RM), β = 0.02",
-    to_optimum["RLHF", 0.02],
-    at_most=0.25,
-)
+holds = [
+    claim(
+        "3a",
+        "valid-reply sycophancy after DPO (β = 0.1) minus before",
+        logs["DPO", 0.1].rates[-1]["agree_valid"] - start["agree_valid"],
+        at_least=0.2,
+    ),
+    claim(
+        "3b",
+        "valid-reply sycophancy after RLHF (β = 0.02) minus before",
+        logs["RLHF", 0.02].rates[-1]["agree_valid"] - start["agree_valid"],
+        at_least=0.2,
+    ),
+    claim(
+        "3c",
+        "off-world mass after DPO (β = 0.1)",
+        logs["DPO", 0.1].rates[-1]["off_world"],
+        at_least=0.1,
+    ),
+    claim(
+        "3d",
+        "off-world mass after RLHF (β = 0.02)",
+        logs["RLHF", 0.02].rates[-1]["off_world"],
+        at_most=0.05,
+    ),
+    claim(
+        "3e",
+        "largest KL(DPO ‖ π* of u) / KL(Assistant ‖ π* of u), valid replies",
+        max(to_optimum["DPO", b] for b in (0.1, 0.5)),
+        at_most=0.4,
+    ),
+    claim(
+        "3f",
+        "KL(RLHF ‖ π* of the RM) / KL(Assistant ‖ π* of the RM), β = 0.02",
+        to_optimum["RLHF", 0.02],
+        at_most=0.6,
+    ),
+]
+assert all(holds)
 
 # %% [markdown]
-# ## 4. Explore
+# ## 4. The PSM scorecard of every method
+#
+# Chapter 2's scorecard for the Assistant and the four policies trained from it: the PSM
+# residual (eq. 2.3), the distance of the behaviour rates to the convex hull of the personas'
+# rates (eq. 2.5), the off-world mass and the drift on the user's words — all exactly 0 for
+# a policy that is only a selected persona.
+#
+# **Predictions, written before the run.** RLHF at β = 0.02 behaves as in Lab 3: tilted
+# within the personas' support, possibly out of the hull, with little off-world mass (its
+# reward punishes off-world replies). DPO never sees an off-world reply in its data, and
+# pushes rejected replies down without saying where the mass goes: more off-world mass than
+# RLHF. Neither trains on the user's words. (The bandit of sections 1–2 has no personas and
+# is not scored.) Printed and recorded; the calibration seeds will say which of these can be
+# asserted.
+
+# %% tags=["nbval-ignore-output"]
+cards = {"Assistant (Helper SFT)": psm_scorecard(assistant, world)}
+cards |= {
+    f"{method} β={beta:g}": psm_scorecard(m, world)
+    for (method, beta), m in policies.items()
+}
+print(scorecard_table(cards))
+record_scorecards(cards)
+
+# %% [markdown]
+# ## 5. Explore
 #
 # Drag β (DPO's β and IPO's τ) and the raters' noise (0 = the better arm always wins) and
 # watch π*, DPO and IPO in the bandit. Each move retrains both on 2,000 comparisons (the

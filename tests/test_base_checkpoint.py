@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from personalab.evals.incontext import evidence_report
-from personalab.pretraining import pretrain
+from personalab.evals.gap import gap_report
+from personalab.evals.incontext import evidence_curve, evidence_report
+from personalab.pretraining import heldout_corpus, pretrain
 from personalab.train import BASE_PATH, CheckpointError, base_status, load_base, read_meta
 from personalab.train.base import default_train_config
 from personalab.train.loop import TrainConfig
@@ -28,6 +29,15 @@ def test_base_checkpoint_loads_and_records_its_measurements():
     assert m["gap"] == pytest.approx(m["model_loss"] - m["bayes_loss"], abs=1e-5)
     assert 0 <= m["gap"] <= 0.02, "the issue's target: within 0.02 nats/token of the Bayes limit"
     assert model.n_params() == m["n_params"]
+
+
+def test_the_recorded_gap_is_the_shipped_models_gap():
+    """Recomputed live on the same held-out documents (the re-training test uses another seed)."""
+    model, meta = load_base()
+    world = PersonaWorld.default()
+    report = gap_report(model, heldout_corpus(world, meta["train"]["seed"], meta["train"]["n_eval_docs"]))
+    assert report.bayes_loss == pytest.approx(meta["metrics"]["bayes_loss"], abs=1e-6)  # exact
+    assert report.gap == pytest.approx(meta["metrics"]["gap"], abs=1e-4)  # float32 model, any CPU
 
 
 def test_base_model_uses_a_wrong_answer_as_evidence_about_the_persona():
@@ -62,19 +72,27 @@ def test_missing_base_checkpoint_names_the_fix(tmp_path):
     assert base_status(tmp_path / "base")["ok"] is False
 
 
-@pytest.mark.slow
-def test_pretraining_from_scratch_reproduces_the_recorded_gap():
-    """Re-run the recorded pre-training (same seed and config) and compare the measurements.
+# A pre-training seed other than the shipped one, never used to choose the recipe (the
+# recipe was chosen on seeds 0-5; 6 and 7 are its validation seeds).
+OTHER_PRETRAIN_SEED = 7
 
-    Training is deterministic on one machine; across CPUs and torch versions the last bits of
-    the arithmetic differ, so the held-out loss is compared with a tolerance.
+
+@pytest.mark.slow
+def test_pretraining_with_another_seed_learns_in_context_persona_inference():
+    """Re-run the shipped recipe with another seed: the gap to the Bayes limit and Lab 1's
+    central claim (2a: after one wrong answer the model reproduces at least 0.75 of the exact
+    rise in P(comply with harm)) must hold for it too, not only for the shipped checkpoint.
+
+    Training is deterministic on one machine; across CPUs the last bits of the arithmetic
+    differ, so the thresholds are the lab's, not the recorded values.
     """
     meta = read_meta(BASE_PATH)
+    cfg = default_train_config(OTHER_PRETRAIN_SEED)
+    assert TrainConfig.from_dict(meta["train"]) == default_train_config(meta["train"]["seed"]), (
+        "the shipped base was trained with another recipe than the default one: run `personalab pretrain`"
+    )
     world = PersonaWorld.default()
-    cfg = default_train_config(meta["train"]["seed"])
-    assert TrainConfig.from_dict(meta["train"]) == cfg, "the recorded training config differs from the default one"
-    _, metrics = pretrain(world, train_cfg=cfg)
-    recorded = meta["metrics"]
-    assert metrics["bayes_loss"] == pytest.approx(recorded["bayes_loss"], abs=1e-9)  # exact, same documents
-    assert metrics["gap"] == pytest.approx(recorded["gap"], abs=0.003)
-    assert metrics["gap"] <= 0.02
+    model, metrics = pretrain(world, train_cfg=cfg)
+    assert metrics["gap"] <= 0.005, metrics["gap"]  # Lab 1 claim 1a
+    captured = evidence_curve(model, world, ks=(0, 1), wrong=True, n=96, seed=0).captured(1)
+    assert captured >= 0.75, f"share of the exact rise after one wrong answer: {captured:.3f} (Lab 1 claim 2a)"

@@ -64,3 +64,23 @@ def test_a_failed_claim_does_not_stop_the_lab(tmp_path):
     assert not run.ok and run.error.startswith("cell 1: AssertionError"), run.error
     assert {c: run.claims[c]["ok"] for c in run.claims} == {"1a": "✗", "1b": "✓"}
     assert run.values["claim.1b"] == 0.9
+
+
+def test_a_failed_claim_does_not_hide_the_claims_after_it_in_its_cell(tmp_path):
+    """A lab cell with several claims lists them (``holds = [...]``) before asserting them all."""
+    import nbformat
+    from bench import run_lab
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("from personalab.claims import claim"),
+        nbformat.v4.new_code_cell(
+            'holds = [claim("1a", "a rise", 0.1, at_least=0.5), claim("1b", "a fall", 0.9, at_least=0.5)]\n'
+            "assert all(holds)"
+        ),
+    ]
+    path = tmp_path / "lab99_demo.ipynb"
+    nbformat.write(nb, path)
+    run = run_lab(path, seed=0, timeout=120)
+    assert not run.ok and run.error.startswith("cell 1: AssertionError"), run.error
+    assert {c: run.claims[c]["ok"] for c in run.claims} == {"1a": "✗", "1b": "✓"}

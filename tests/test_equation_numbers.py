@@ -17,7 +17,7 @@ import personalab
 ROOT = Path(__file__).resolve().parents[1]
 SRC = Path(personalab.__file__).resolve().parent
 CITED = re.compile(r"\((\d)\.(\d{1,2})\)")
-LABELLED = re.compile(r"^\$\$ \((eq-[\w-]+)\)\s*$", re.M)  # the closing line of a labelled display equation
+LABELLED = re.compile(r"^[ \t]*\$\$ \((eq-[\w-]+)\)\s*$", re.M)  # the closing line of a labelled display equation
 
 
 def chapter_labels() -> dict[int, list[str]]:

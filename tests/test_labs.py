@@ -61,12 +61,27 @@ def test_every_code_cell_has_stored_outputs_and_claims_are_asserted(lab):
     ids = claim_ids(nb)
     assert ids and len(ids) == len(set(ids))
     claim_cells = [c.source for c in nb.cells if c.cell_type == "code" and "claim(" in c.source]
-    assert all(
-        line.strip().startswith("assert claim(")
-        for src in claim_cells
-        for line in src.splitlines()
-        if "claim(" in line and not line.strip().startswith(("from ", "import "))
-    )
+    for src in claim_cells:
+        assert _claims_are_asserted(src), f"a claim in {lab.name} is not asserted: {src[:80]!r}"
+
+
+def _claims_are_asserted(src: str) -> bool:
+    """Every ``claim(...)`` call is asserted: ``assert claim(...)``, or an element of a
+    ``holds = [...]`` list that the cell then asserts with ``assert all(holds)`` (so that a
+    failing claim does not hide the ones after it)."""
+    tree = ast.parse(src)
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "claim"]
+    asserted = {id(n.test) for n in tree.body if isinstance(n, ast.Assert)}
+    listed = {
+        id(e)
+        for n in tree.body
+        if isinstance(n, ast.Assign)
+        and [getattr(t, "id", "") for t in n.targets] == ["holds"]
+        and isinstance(n.value, ast.List)
+        for e in n.value.elts
+    }
+    asserts_all = any(isinstance(n, ast.Assert) and ast.unparse(n.test) == "all(holds)" for n in tree.body)
+    return bool(calls) and all(id(c) in asserted or (id(c) in listed and asserts_all) for c in calls)
 
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
@@ -168,3 +183,17 @@ def test_exercise_headings_match_the_exercise_cards(lab):
         card = importlib.import_module(f"personalab.exercises.ch{chapter:02d}").EXERCISES[m["id"]]
         assert m["stars"] == "★" * card.difficulty + "☆" * (3 - card.difficulty), m.group(0)
         assert int(m["min"]) == card.minutes, f"{m.group(0)}: the card says ~{card.minutes} min"
+
+
+@pytest.mark.parametrize(
+    ("src", "ok"),
+    [
+        ('assert claim("1a", "x", 1.0, at_least=0.5)', True),
+        ('holds = [claim("1a", "x", 1.0, at_least=0.5), claim("1b", "y", 1.0, at_most=2)]\nassert all(holds)', True),
+        ('holds = [claim("1a", "x", 1.0, at_least=0.5)]', False),  # listed, never asserted
+        ('claim("1a", "x", 1.0, at_least=0.5)', False),  # printed, never asserted
+        ('ok = claim("1a", "x", 1.0, at_least=0.5)\nassert all(holds)', False),
+    ],
+)
+def test_the_asserted_claims_rule_accepts_asserts_and_asserted_lists_only(src, ok):
+    assert _claims_are_asserted(src) is ok

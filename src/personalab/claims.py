@@ -2,7 +2,9 @@
 
 Book: Preface (section *How the labs check themselves*). A lab states its claims at the top
 and checks each with ``assert claim(...)`` in a clearly marked cell, which prints the measured
-value next to its threshold. Thresholds are chosen from the spread over several seeds
+value next to its threshold. A cell with several claims lists them first and then asserts
+them together (``holds = [claim(...), claim(...)]`` then ``assert all(holds)``), so a failing
+claim never hides the measurement of the ones after it. Thresholds are chosen from the spread over several seeds
 (``PERSONALAB_SEED``), never from one lucky run; the status page lists them.
 
 The printed line has a fixed shape, ``CLAIM <id> <✓|✗> <text>: <value> (needs <op> <threshold>)``,
