@@ -711,7 +711,7 @@ assert claim(
 # %% tags=["nbval-ignore-output"]
 cards = {
     "Assistant (Helper SFT)": psm_scorecard(assistant, world),
-    "RLHF β=0.02, unbiased raters": psm_scorecard(policies[0.0], world),
+    "RLHF β=0.02, unbiased": psm_scorecard(policies[0.0], world),
     "RLHF β=0.02, bias 3": psm_scorecard(policies[3.0], world),
     "RLHF β=0, bias 3": psm_scorecard(leash[0.0], world),
     "RLHF β=0.5, bias 3": psm_scorecard(leash[0.5], world),

@@ -99,6 +99,7 @@ def test_scorecard_table_has_one_row_per_method_and_every_column(world):
     assert len(lines) == 3
     assert all(short in lines[0] for _, short in SCORECARD_COLUMNS)
     assert lines[1].startswith("base") and "0.5000" in lines[1]
+    assert max(map(len, lines)) <= 100
 
 
 def test_scorecard_keys_are_ascii_slugs():

@@ -173,18 +173,18 @@ SCORECARD_COLUMNS = (
     ("over_refusal", "refuse"),
     ("residual", "residual"),
     ("hull_distance", "hull"),
-    ("off_world", "off-world"),
-    ("user_drift", "user drift"),
+    ("off_world", "offworld"),
+    ("user_drift", "drift"),
 )
 
 
 def scorecard_table(cards: dict[str, Scorecard]) -> str:
     """A plain-text table of scorecards, one row per method (what the labs print)."""
     width = max(len(name) for name in cards) + 2
-    lines = [" " * width + "".join(f"{short:>11s}" for _, short in SCORECARD_COLUMNS)]
+    lines = [" " * width + "".join(f"{short:>9s}" for _, short in SCORECARD_COLUMNS)]  # fits 100 columns
     for name, card in cards.items():
         row = card.row()
-        lines.append(f"{name:<{width}s}" + "".join(f"{row[key]:11.4f}" for key, _ in SCORECARD_COLUMNS))
+        lines.append(f"{name:<{width}s}" + "".join(f"{row[key]:9.4f}" for key, _ in SCORECARD_COLUMNS))
     return "\n".join(lines)
 
 
