@@ -426,6 +426,7 @@ holds = [
         "probe accuracy on the embedding layer",
         probes[0].test_accuracy,
         at_most=world.prior.max() + record("probe.chance_margin", 0.05),
+        verification=True,
     ),
 ]
 assert all(holds)
@@ -462,13 +463,18 @@ dist_closest = min(
 record("behaviour.closest_persona_distance", dist_closest)
 holds = [
     claim(
-        "4a", "largest difference from the prior mixture", dist_mixture, at_most=0.05
+        "4a",
+        "largest difference from the prior mixture",
+        dist_mixture,
+        at_most=0.05,
+        verification=True,
     ),
     claim(
         "4b",
         "closest single persona's distance / the mixture's",
         dist_closest / dist_mixture,
         at_least=2.0,
+        verification=True,
     ),
 ]
 assert all(holds)

@@ -25,8 +25,9 @@
 # 0–7, checked on the validation seeds 8–11, which set none; the *Lab status* page shows
 # both):
 #
-# 1. **The reward model learns the raters, biases included.** Its held-out accuracy is at
-#    least 90% of the best any model can reach (the raters' own utility); with unbiased
+# 1. **The reward model learns the raters, biases included.** Its expected held-out
+#    accuracy is at least 90% of the best any model can reach (the raters' own utility's;
+#    both exact expectations under the raters' choice probabilities); with unbiased
 #    raters it prefers agreeing with a wrong belief on at most a quarter of such prompts,
 #    with raters biased by 3 on at least half.
 # 2. **Over-optimisation.** Against the biased reward model, best-of-n lowers the gold
@@ -37,14 +38,20 @@
 # 3. **Sycophancy rises with optimisation pressure and with the raters' bias.** RLHF
 #    against the biased reward model raises sycophancy by at least 0.2 while honesty on
 #    plain questions stays at least 0.8, and the Flatterer's share of the persona mix rises
-#    by at least 0.01; against unbiased raters sycophancy does not rise.
+#    by at least 0.01; against unbiased raters sycophancy does not rise. Trained on half the
+#    facts, the rise reaches the held-out facts (at least half of it), and harmful
+#    compliance, which the reward model hardly scores, does not rise.
 # 4. **The KL penalty is a leash.** With β = 0 the policy ends at least 1.5 times as far (in
 #    KL) from the Assistant as with β = 0.5; the leash costs proxy reward and keeps more
 #    gold utility. Gao et al.'s RL form fits the pooled runs with R² ≥ 0.7, but with a
-#    fitted α ≤ 0 (for this form α is the slope at d = 1/e, not at the start).
+#    fitted α ≤ 0 (for this form α is the slope at d = 1/e, not at the start). Logged
+#    densely, the gold utility rises first within 20 steps on some seeds and not on others
+#    (printed, not asserted).
 # 5. **A synthetic-data fix.** Fine-tuning on beliefs that are right or wrong at random,
 #    answered truthfully, cuts sycophancy on facts it never mentions to at most 80% — by far
 #    more on most seeds, but not on all.
+# 6. **Not a selected persona.** RLHF against the biased reward model ends at least 0.1
+#    outside the convex hull of the personas' rates (the PSM scorecard).
 #
 # Exercises 3.1–3.4: the Bradley–Terry loss, KL-penalised per-token rewards, leave-one-out
 # advantages and the best-of-n KL bound.
@@ -59,6 +66,8 @@ import torch
 from personalab.align import (
     Raters,
     RewardModel,
+    accuracy_ceiling,
+    expected_accuracy,
     response_table,
     sample_preferences,
     single_turn_prompts,
@@ -94,11 +103,12 @@ assistant = make_assistant(
 
 # Every single-turn question, stated belief and request, with every reply the world allows
 table = response_table(world, single_turn_prompts(world))
-pi_sft, _ = table.policy_probs(assistant)
+pi_sft, off_sft = table.policy_probs(assistant)
 print(
     f"{len(table)} prompts x {table.gold.shape[1]} replies; e.g. {table.text(0, 0)!r} -> {table.outcome[0, 0]}"
 )
-gold_sft = record("assistant.gold", (pi_sft * table.gold).sum(1).mean())
+# expected gold utility, off-world replies counted at -2 (the one definition, used throughout)
+gold_sft = record("assistant.gold", table.expected(pi_sft, off_sft, table.gold))
 print(
     f"the Assistant: gold utility {gold_sft:.3f}, sycophancy {sycophancy_of(table, pi_sft):.3f}"
 )
@@ -135,8 +145,11 @@ check_bradley_terry_loss(bradley_terry_loss)
 # Three groups of raters, with agreement biases 0, 1 and 3. Each judges 4,000 pairs of
 # replies sampled from the base model (a varied policy, so that every kind of reply gets
 # compared); a reward model — the base GPT with a scalar head — is trained with *your* loss
-# on 80% and tested on the rest. No model can order the held-out pairs better than the
-# raters' own utility can, so that is the ceiling.
+# on 80% and tested on the rest. The raters' choices are random (eq. (3.2)), so a measured
+# accuracy mixes the model's errors with the labels' noise. We compare expectations instead:
+# the **expected accuracy** of the reward model on the held-out pairs — on each pair, the
+# exact probability that the raters choose the reply the model ranks higher — against the
+# **ceiling**, the same expectation for the raters' own utility, which no ranking can beat.
 
 # %% tags=["nbval-ignore-output"]
 BIASES = (0.0, 1.0, 3.0)
@@ -158,14 +171,9 @@ for b in BIASES:
         seed=SEED,
         loss_fn=bradley_terry_loss,
     )
-    u = raters.utility(table)
-    ua, ub = (
-        u[held_pairs.prompt, held_pairs.chosen],
-        u[held_pairs.prompt, held_pairs.rejected],
-    )
-    p = 0.5 * (1 + np.tanh(0.5 * (ua - ub)))  # the raters' own choice probability
-    ceiling = np.mean(np.where(ua != ub, np.maximum(p, 1 - p), 0.5))
     rewards[b] = r = rm.score_table(table)
+    expected = expected_accuracy(r, held_pairs, raters)
+    ceiling = accuracy_ceiling(held_pairs, raters)  # ranking by the raters' own utility
     prefers_agree = np.mean(
         [
             r[i][table.outcome[i] == "agree"].mean()
@@ -173,14 +181,22 @@ for b in BIASES:
             for i in wrong_belief
         ]
     )
-    rm_rows[b] = dict(acc=fit.heldout_accuracy, ceiling=ceiling, agree=prefers_agree)
+    rm_rows[b] = dict(
+        acc=fit.heldout_accuracy,
+        expected=expected,
+        ceiling=ceiling,
+        agree=prefers_agree,
+    )
     for name, value in rm_rows[b].items():
         record(f"rm.bias{b:g}.{name}", value)
 print(
-    f"{'bias':>5s}{'held-out accuracy':>19s}{'ceiling':>9s}{'prefers agreeing with a wrong belief':>38s}"
+    f"{'bias':>5s}{'measured':>10s}{'expected':>10s}{'ceiling':>9s}"
+    f"{'prefers agreeing with a wrong belief':>38s}"
 )
 for b, row in rm_rows.items():
-    print(f"{b:5g}{row['acc']:19.3f}{row['ceiling']:9.3f}{row['agree']:38.3f}")
+    print(
+        f"{b:5g}{row['acc']:10.3f}{row['expected']:10.3f}{row['ceiling']:9.3f}{row['agree']:38.3f}"
+    )
 
 # %% [markdown]
 # **Claim 1.** The reward model orders held-out pairs almost as well as the raters' own
@@ -191,8 +207,8 @@ for b, row in rm_rows.items():
 holds = [
     claim(
         "1a",
-        "smallest held-out accuracy / ceiling",
-        min(r["acc"] / r["ceiling"] for r in rm_rows.values()),
+        "smallest expected held-out accuracy / ceiling",
+        min(r["expected"] / r["ceiling"] for r in rm_rows.values()),
         at_least=0.9,
     ),
     claim(
@@ -200,12 +216,14 @@ holds = [
         "share of wrong beliefs where the bias-0 RM prefers agreeing",
         rm_rows[0.0]["agree"],
         at_most=0.25,
+        verification=True,
     ),
     claim(
         "1c",
         "share of wrong beliefs where the bias-3 RM prefers agreeing",
         rm_rows[3.0]["agree"],
         at_least=0.5,
+        verification=True,
     ),
 ]
 assert all(holds)
@@ -389,7 +407,9 @@ assert np.allclose(
 # The trainer ({py:func}`~personalab.align.rlhf.rlhf`) samples 4 replies for each of 16
 # prompts per step, sums the per-token penalty over each reply as above and uses the
 # leave-one-out baseline. We run 100 steps against the unbiased and the biased reward model,
-# with β = 0.02, and log the exact proxy reward, gold utility, KL and behaviour rates.
+# with β = 0.02, and log the exact proxy reward, gold utility, KL and behaviour rates:
+# every 25 steps, and densely over the first 20 steps, where a rising phase of the gold
+# utility would show (section 4 asks whether there is one).
 
 # %% tags=["nbval-ignore-output"]
 RL = dict(
@@ -398,6 +418,7 @@ RL = dict(
     samples_per_prompt=4,
     lr=1e-3,
     log_every=25,
+    log_steps=(1, 2, 3, 4, 6, 8, 11, 15, 20),
     seed=SEED,
 )
 policies, logs = {}, {}
@@ -505,6 +526,93 @@ holds = [
 assert all(holds)
 
 # %% [markdown]
+# ### Does the tilt reach prompts the reward never scored?
+#
+# The runs above trained and were measured on the same 32 prompts. Now hold out half the
+# facts: RLHF against the bias-3 reward model, trained only on the questions and beliefs
+# about the other half (and on the requests), and measured on the held-out beliefs.
+# **Two exact-or-principled predictions, written before the run.** The KL-regularised
+# optimum π* ∝ π_ref exp(r/β) (eq. (3.7)) is per prompt, so a learner that found it prompt by
+# prompt would leave a held-out prompt exactly as the Assistant had it: held-out rise = 0.
+# The PSM says post-training moves the persona behind every reply, so the agreement should
+# spread to the held-out facts, and to traits the reward model hardly scores: harm
+# compliance and over-refusal move as the persona mix moves. We measure the held-out rise as
+# a share of the trained facts' rise (0: prompt by prompt; 1: as if trained on them).
+
+# %% tags=["nbval-ignore-output"]
+train_facts, held_facts = fact_split(world, seed=SEED)
+held_subjects = {s for s, _ in held_facts}
+
+
+def about_held(i: int) -> bool:
+    words = world.vocab.decode(table.prompts[i]).split()
+    return table.kinds[i] != "request" and bool(held_subjects & set(words))
+
+
+rows_trained = [i for i in range(len(table)) if not about_held(i)]
+held_wrong = [i for i in wrong_belief if about_held(i)]
+trained_wrong = [i for i in wrong_belief if not about_held(i)]
+held_out_policy = copy.deepcopy(assistant)
+held_out_log = rlhf(
+    held_out_policy,
+    assistant,
+    table,
+    rewards[3.0],
+    RLHFConfig(beta=0.02, **{**RL, "log_steps": ()}),
+    train_rows=rows_trained,
+    evaluate=lambda m: {},
+)
+
+
+def agreement_on(model, rows) -> float:
+    p, _ = table.policy_probs(model)
+    return float(np.mean([p[i][table.outcome[i] == "agree"].sum() for i in rows]))
+
+
+rise = {
+    name: agreement_on(held_out_policy, rows) - agreement_on(assistant, rows)
+    for name, rows in (("trained", trained_wrong), ("held", held_wrong))
+}
+print(
+    f"trained on {len(rows_trained)} of {len(table)} prompts; held-out facts {held_facts}"
+)
+print(
+    f"sycophancy rise on the trained facts' wrong beliefs {rise['trained']:+.3f}, "
+    f"on the held-out facts' {rise['held']:+.3f} (share {rise['held'] / rise['trained']:.2f})"
+)
+record("heldout.rise_trained", rise["trained"])
+record("heldout.rise_held", rise["held"])
+before, after = logs[3.0].rates[0], logs[3.0].rates[-1]
+spill = {}
+for rate in ("harmful_compliance", "over_refusal"):
+    spill[rate] = record(f"spill.{rate}", after[rate] - before[rate])
+    print(
+        f"{rate:20s} Assistant {before[rate]:.3f} -> RLHF (bias 3, all prompts) {after[rate]:.3f} ({spill[rate]:+.3f})"
+    )
+
+# %% [markdown]
+# **Claim 3, continued.** The rise is not prompt by prompt: it reaches the held-out facts;
+# and harmful compliance, which the reward model hardly scores, does not rise. (Over-refusal
+# is printed, not asserted: on one calibration seed it rose to near certainty.)
+
+# %% tags=["nbval-ignore-output"]
+holds = [
+    claim(
+        "3e",
+        "sycophancy rise on held-out facts / on trained facts (per-prompt optimum: 0)",
+        rise["held"] / rise["trained"],
+        at_least=0.5,
+    ),
+    claim(
+        "3f",
+        "change of harmful compliance after RLHF against the bias-3 RM",
+        spill["harmful_compliance"],
+        at_most=0.0,
+    ),
+]
+assert all(holds)
+
+# %% [markdown]
 # ## 4. The KL penalty as a leash
 #
 # The same biased run with β = 0 (no leash) and β = 0.5. Watch the KL, and the style words:
@@ -590,9 +698,13 @@ assert all(holds)
 # %% [markdown]
 # ### Gao et al.'s RL form
 #
-# The three runs log (√KL, gold) every 25 steps. Pooled, those points are the RL analogue of
-# the best-of-n curve of section 2: fit eq. (3.11), R(d) = d(α − β log d), to the gold
-# *gains* (gold minus the Assistant's). In Gao et al. α > 0: the gold reward rises first.
+# The three runs log (√KL, gold) every 25 steps and at steps 1–20. Pooled, those points are
+# the RL analogue of the best-of-n curve of section 2: fit eq. (3.11), R(d) = d(α − β log d),
+# to the gold *gains* (gold minus the Assistant's). In Gao et al. α > 0: the gold reward
+# rises first. For β > 0 the fitted curve rises near d = 0 whatever α is, peaking at
+# d* = exp(α/β − 1), so the question whether RLHF here has a rising phase is asked of the
+# data: **prediction** (Gao et al.), the largest gold gain over the first 20 steps is
+# positive; if there is no rising phase, it is at most zero (the start itself is excluded).
 
 # %% tags=["nbval-ignore-output"] mystnb={"image": {"alt": "Line chart of the gold-reward gain against sqrt(KL) from the Assistant for RLHF runs at several β and for best-of-n, with the Gao et al. RL fit as a dotted curve."}}
 g0 = leash_logs[0.02].gold[0]
@@ -603,6 +715,32 @@ print(f"{len(rl_d)} points from {len(leash_logs)} runs")
 print(
     f"Gao et al.'s RL form R(d) = d(α − β log d): α = {gao_rl.alpha:.3f}, β = {gao_rl.beta:.3f}, R² = {gao_rl.r2:.3f}"
 )
+early = [
+    (np.sqrt(k), g - g0)
+    for lg in leash_logs.values()
+    for s, k, g in zip(lg.step, lg.kl, lg.gold)
+    if 1 <= s <= 20
+]
+early_d, early_gain = map(np.array, zip(*early))
+if np.isfinite(gao_rl.peak):
+    print(
+        f"fitted peak: d* = {gao_rl.peak:.3f}, gain {float(gao_rl(gao_rl.peak)):+.4f}; "
+        f"smallest logged d after the start {early_d.min():.3f}"
+    )
+    record("gao_rl.peak_d", gao_rl.peak)
+    record("gao_rl.peak_gain", float(gao_rl(gao_rl.peak)))
+else:
+    print("the fitted curve never turns down (β ≤ 0): no peak")
+print(
+    f"largest measured gain over steps 1-20 of the three runs: {early_gain.max():+.4f} "
+    f"(at d = {early_d[early_gain.argmax()]:.3f})"
+)
+record("gao_rl.n_points", len(rl_d))
+record("gao_rl.smallest_d", early_d.min())
+record(
+    "gao_rl.early_gain", early_gain.max()
+)  # printed, not asserted: it varies in sign over seeds
+record("gao_rl.early_peak_d", early_d[early_gain.argmax()])
 fig, ax = plt.subplots(figsize=(5, 3.2))
 for beta in sorted(leash_logs):
     lg = leash_logs[beta]
@@ -619,9 +757,10 @@ plt.show()
 # %% [markdown]
 # **Claim 4, continued.** The RL form fits the pooled RLHF points, with a fitted α ≤ 0. For
 # R(d) = d(α − β log d), α is the slope at d = 1/e, not the initial slope, so this does not
-# by itself say the gold utility never rises; what the logged points show is that at this
-# learning rate it falls from the first logged step (every 25 steps), unlike best-of-n here
-# and unlike Gao et al.'s RL curves. Whether it rises before that is not measured.
+# by itself say the gold utility never rises. The dense early log answers the prediction
+# written above, and the answer depends on the seed: on some seeds RLHF first removes some
+# of the Assistant's plain mistakes and the gold utility rises (as in Gao et al.'s RL runs),
+# on others it falls from the first step. Printed, not asserted.
 
 # %% tags=["nbval-ignore-output"]
 holds = [
@@ -646,8 +785,7 @@ assert all(holds)
 # sycophancy is measured on the *other* facts, which the fix never mentions.
 
 # %% tags=["nbval-ignore-output"]
-train_facts, held_facts = fact_split(world, seed=SEED)
-fixed = copy.deepcopy(policies[3.0])
+fixed = copy.deepcopy(policies[3.0])  # the facts of the held-out run of section 3
 sft(
     fixed,
     belief_corrections(world, 1000, train_facts, seed=SEED),
@@ -705,8 +843,8 @@ assert claim(
 # raters reward. The off-world penalty should keep the off-world mass small; the user's words
 # are never rewarded, so their drift should stay near the base model's. Best-of-n is not
 # scored: it is a sampling procedure on the reward model's prompts, not a model with
-# predictions everywhere. Printed and recorded; the calibration seeds will say which of
-# these can be asserted.
+# predictions everywhere. Claim 6 asserts the first prediction (threshold from the
+# calibration seeds, with a wide margin); the table shows the others.
 
 # %% tags=["nbval-ignore-output"]
 cards = {
@@ -719,6 +857,21 @@ cards = {
 }
 print(scorecard_table(cards))
 record_scorecards(cards)
+
+# %% [markdown]
+# **Claim 6.** RLHF against the biased reward model is not a selected persona: its rates lie
+# outside the convex hull of the personas' rates.
+
+# %% tags=["nbval-ignore-output"]
+holds = [
+    claim(
+        "6a",
+        "hull distance of RLHF (β = 0.02) against the bias-3 RM",
+        cards["RLHF β=0.02, bias 3"].hull_distance,
+        at_least=0.1,
+    ),
+]
+assert all(holds)
 
 # %% [markdown]
 # ## 7. Explore

@@ -38,11 +38,14 @@
 #    comparisons by raters biased toward agreement, DPO with β = 0.1 raises sycophancy (among
 #    the replies a persona would write) by at least 0.2, as RLHF does — and it also moves at
 #    least 10% of the probability onto replies no persona would write, which RLHF does not
-#    (at most 5%, with its built-in −2 for off-world replies, an oracle DPO lacks): DPO's
-#    implicit KL leash holds only where its data are. Among the replies
+#    (at most 5%) — with its built-in −2 for off-world replies, an oracle DPO lacks. (A
+#    control without the penalty is printed, not asserted: on some seeds RLHF then leaves
+#    the world too.) DPO's implicit KL leash holds only where its data are. Among the replies
 #    a persona would write, DPO (both β) ends at most 40% as far (in KL) from the exact
 #    optimum π* of the raters' utility as the Assistant was, and RLHF (β = 0.02) at most 60%
 #    as far from the π* of its reward model (how close it gets varies a lot between seeds).
+# 4. **Not a selected persona.** DPO at β = 0.1 ends at least 0.1 outside the convex hull
+#    of the personas' rates (the PSM scorecard).
 #
 # Exercises 4.1–4.3: the DPO loss, the implicit reward and the IPO loss.
 
@@ -70,7 +73,6 @@ from personalab.align.bandit import (
 )
 from personalab.align.dpo import ipo_optimum, kl, kl_optimum
 from personalab.align.dpo_train import DPOConfig, dpo_train
-from personalab.align.raters import OFF_WORLD_UTILITY
 from personalab.align.rlhf import RLHFConfig, rlhf
 from personalab.claims import claim
 from personalab.evals import behaviour_rates, persona_mix, suites, sycophancy_of
@@ -216,12 +218,14 @@ holds = [
         "largest KL(DPO ‖ π*) / KL(π_ref ‖ π*) over β",
         max(r["kl_dpo"] / r["kl_ref"] for r in rows.values()),
         at_most=0.02,
+        verification=True,
     ),
     claim(
         "1b",
         "largest KL(RLHF ‖ π*) / KL(π_ref ‖ π*) over β",
         max(r["kl_rl"] / r["kl_ref"] for r in rows.values()),
         at_most=0.02,
+        verification=True,
     ),
     claim(
         "1c",
@@ -346,6 +350,7 @@ holds = [
         "largest |IPO margin / exact optimum − 1| over τ",
         max(abs(runs["ipo", b].margin[-1] / exact_margin[b] - 1) for b in (0.1, 1.0)),
         at_most=0.01,
+        verification=True,
     ),
     claim(
         "2d",
@@ -387,12 +392,9 @@ def measure(model) -> dict[str, float]:
     """Behaviour rates; the raters' utility and gold utility with off-world replies counted;
     and sycophancy among the replies a persona would write (renormalised, as in Lab 3)."""
     p, off = table.policy_probs(model)
-    full = lambda v: float(
-        ((p * v).sum(1) * (1 - off) + OFF_WORLD_UTILITY * off).mean()
-    )  # noqa: E731
     extra = {
-        "utility": full(u),
-        "gold": full(table.gold),
+        "utility": table.expected(p, off, u),
+        "gold": table.expected(p, off, table.gold),
         "off_world": float(off.mean()),
     }
     return {
@@ -576,8 +578,8 @@ for (method, beta), m in policies.items():
 # the rejected one more, and the freed probability goes where no comparison watches — onto
 # replies no persona writes. RLHF samples its own replies and is penalised for off-world
 # ones, so it does not. (That penalty is an oracle DPO's data never carry, and the two
-# also differ in data and learning rate; this lab does not run the controls that would
-# separate the causes — exercise 4.D starts on them.)
+# also differ in data and learning rate: the control below removes the penalty; exercise
+# 4.D runs the controls on DPO's side, on-policy and online pairs.)
 
 # %% tags=["nbval-ignore-output"]
 start = logs["DPO", 0.1].rates[0]
@@ -622,6 +624,37 @@ holds = [
 assert all(holds)
 
 # %% [markdown]
+# **A control: RLHF without the off-world penalty.** Is RLHF's small off-world mass the
+# oracle −2, or its sampling of its own replies? Rerun RLHF at β = 0.02 with an off-world
+# reply scored like an average reply (the reward model's mean score over the table), so the
+# penalty carries no information. **Prediction, written before the run:** the Assistant
+# puts almost no probability off-world, so RLHF rarely samples such a reply and its
+# gradient, driven by the replies it does sample, stays in the world without the penalty:
+# the off-world mass stays far below DPO's. If the penalty was what kept RLHF in the world,
+# the mass rises toward DPO's. (Over the calibration seeds the answer was mixed: on most
+# the mass stayed near zero, on some it rose to about half of DPO's. Printed, not asserted;
+# the status page has every seed.)
+
+# %% tags=["nbval-ignore-output"]
+no_penalty = copy.deepcopy(assistant)
+neutral = record("dpo.lm.control.neutral_reward", float(rm_scores.mean()))
+control_log = rlhf(
+    no_penalty,
+    assistant,
+    table,
+    rm_scores,
+    RLHFConfig(beta=0.02, **RL),
+    off_world_reward=neutral,
+    evaluate=measure,
+)
+for name in ("off_world", "agree_valid", "gold"):
+    record(f"dpo.lm.control.{name}", control_log.rates[-1][name])
+    print(
+        f"{name:12s} RLHF with the penalty {logs['RLHF', 0.02].rates[-1][name]:.4f}, "
+        f"without {control_log.rates[-1][name]:.4f}; DPO β = 0.1 {logs['DPO', 0.1].rates[-1][name]:.4f}"
+    )
+
+# %% [markdown]
 # ## 4. The PSM scorecard of every method
 #
 # Chapter 2's scorecard for the Assistant and the four policies trained from it: the PSM
@@ -634,8 +667,9 @@ assert all(holds)
 # reward punishes off-world replies). DPO never sees an off-world reply in its data, and
 # pushes rejected replies down without saying where the mass goes: more off-world mass than
 # RLHF. Neither trains on the user's words. (The bandit of sections 1–2 has no personas and
-# is not scored.) Printed and recorded; the calibration seeds will say which of these can be
-# asserted.
+# is not scored.) Claims 3c–3d assert the off-world masses; claim 4 asserts that DPO
+# at β = 0.1, too, is no selected persona (threshold from the calibration seeds, with a wide
+# margin).
 
 # %% tags=["nbval-ignore-output"]
 cards = {"Assistant (Helper SFT)": psm_scorecard(assistant, world)}
@@ -643,8 +677,23 @@ cards |= {
     f"{method} β={beta:g}": psm_scorecard(m, world)
     for (method, beta), m in policies.items()
 }
+cards["RLHF β=0.02, no penalty"] = psm_scorecard(no_penalty, world)
 print(scorecard_table(cards))
 record_scorecards(cards)
+
+# %% [markdown]
+# **Claim 4.** DPO at β = 0.1 leaves the convex hull of the personas' rates.
+
+# %% tags=["nbval-ignore-output"]
+holds = [
+    claim(
+        "4a",
+        "hull distance of DPO (β = 0.1)",
+        cards["DPO β=0.1"].hull_distance,
+        at_least=0.1,
+    ),
+]
+assert all(holds)
 
 # %% [markdown]
 # ## 5. Explore

@@ -357,3 +357,107 @@ def test_single_turn_prompts_are_every_question_belief_and_request(world, table)
     assert len(prompts) == len(table) == 32
     assert all(p.startswith("user : ") and p.endswith(" assistant :") for p in prompts)
     assert sorted(set(table.kinds)) == ["belief", "question", "request"]
+
+
+def test_expected_utility_counts_the_off_world_mass_at_minus_two(table):
+    from personalab.align.raters import OFF_WORLD_UTILITY
+
+    N, K = table.gold.shape
+    uniform = np.full((N, K), 1.0 / K)
+    in_world = table.expected(uniform, np.zeros(N), table.gold)
+    assert in_world == pytest.approx(table.gold.mean())
+    half = table.expected(uniform, np.full(N, 0.5), table.gold)
+    assert half == pytest.approx(0.5 * in_world + 0.5 * OFF_WORLD_UTILITY)
+    with pytest.raises(ValueError, match=r"\(N, K\) probs"):
+        table.expected(uniform, np.zeros(N + 1), table.gold)
+
+
+def test_rlhf_logs_gold_and_proxy_with_the_one_definition(table, tiny):
+    from personalab.align.rlhf import RLHFConfig, rlhf
+
+    cfg = RLHFConfig(steps=2, prompts_per_step=4, log_every=2, seed=0)
+    model = copy.deepcopy(tiny)
+    log = rlhf(model, copy.deepcopy(tiny), table, table.gold, cfg, evaluate=lambda m: {})
+    probs, off = table.policy_probs(model)
+    assert log.gold[-1] == pytest.approx(table.expected(probs, off, table.gold), abs=1e-12)
+    assert log.proxy[-1] == log.gold[-1]  # the reward optimised was the gold utility
+
+
+def test_extra_log_steps_add_measurements_without_changing_the_run(table, tiny):
+    from personalab.align.rlhf import RLHFConfig, rlhf
+
+    runs = []
+    for extra in ((), (1, 2)):
+        cfg = RLHFConfig(steps=4, prompts_per_step=4, log_every=4, log_steps=extra, seed=1)
+        runs.append(rlhf(copy.deepcopy(tiny), copy.deepcopy(tiny), table, table.gold, cfg, evaluate=lambda m: {}))
+    assert runs[0].step == [0, 4] and runs[1].step == [0, 1, 2, 4]
+    assert runs[1].proxy[-1] == runs[0].proxy[-1] and runs[1].kl[-1] == runs[0].kl[-1]
+    with pytest.raises(ValueError, match="log_steps"):
+        RLHFConfig(steps=4, log_steps=(5,))
+
+
+def test_expected_accuracy_is_the_average_of_the_realised_one_and_never_beats_the_ceiling(table, world):
+    from personalab.align.rewards import accuracy_ceiling, expected_accuracy
+
+    raters = Raters(agree_bias=1.0, temperature=0.7)
+    probs = np.full(table.gold.shape, 1.0 / table.gold.shape[1])
+    prefs = sample_preferences(table, probs, raters, 300, seed=0)
+    rng = np.random.default_rng(0)
+    u = raters.utility(table)
+    ceiling = accuracy_ceiling(prefs, raters)
+    assert ceiling == pytest.approx(expected_accuracy(u, prefs, raters))
+    for _ in range(3):
+        scores = rng.normal(size=table.gold.shape)
+        exp = expected_accuracy(scores, prefs, raters)
+        assert exp <= ceiling + 1e-12
+        # Monte Carlo: re-draw the raters' choices on the same pairs, score the realised accuracy
+        a, b = prefs.chosen, prefs.rejected
+        first = rng.random((4000, len(a))) < raters.choice_probability(u[prefs.prompt, a], u[prefs.prompt, b])
+        sa, sb = scores[prefs.prompt, a], scores[prefs.prompt, b]
+        realised = np.where(first, sa > sb, sb > sa).mean()
+        assert realised == pytest.approx(exp, abs=0.003)
+    with pytest.raises(ValueError, match="scores must have shape"):
+        expected_accuracy(np.zeros((2, 2)), prefs, raters)
+
+
+def test_rlhf_trains_only_on_the_rows_it_is_given(table, tiny):
+    from personalab.align.rlhf import RLHFConfig, rlhf
+
+    cfg = RLHFConfig(steps=3, prompts_per_step=4, log_every=3, seed=0)
+    seen = []
+
+    def spy(returns):
+        seen.append(returns.shape)
+        return returns - returns.mean(1, keepdim=True)
+
+    full = rlhf(copy.deepcopy(tiny), copy.deepcopy(tiny), table, table.gold, cfg, evaluate=lambda m: {})
+    again = rlhf(
+        copy.deepcopy(tiny), copy.deepcopy(tiny), table, table.gold, cfg, evaluate=lambda m: {}, train_rows=None
+    )
+    assert full.proxy == again.proxy  # the default samples every row, as before
+    # a reward that differs only on row 0: training on the other rows cannot see it
+    reward = table.gold.copy()
+    reward[0] += 100.0
+    only_others = rlhf(
+        copy.deepcopy(tiny),
+        copy.deepcopy(tiny),
+        table,
+        reward,
+        cfg,
+        evaluate=lambda m: {},
+        advantages=spy,
+        train_rows=range(1, len(table)),
+    )
+    plain = rlhf(
+        copy.deepcopy(tiny),
+        copy.deepcopy(tiny),
+        table,
+        table.gold,
+        cfg,
+        evaluate=lambda m: {},
+        advantages=spy,
+        train_rows=range(1, len(table)),
+    )
+    assert only_others.kl == plain.kl and seen
+    with pytest.raises(ValueError, match="train_rows"):
+        rlhf(copy.deepcopy(tiny), copy.deepcopy(tiny), table, table.gold, cfg, train_rows=[len(table)])

@@ -43,3 +43,28 @@ def test_status_table_escapes_pipes_in_claim_texts():
     row = next(line for line in page.splitlines() if line.startswith("| 4c:"))
     assert row == "| 4c: off-world mass for \\|α\\| ≤ 2 | ≤ 0.01 | 0.0060 ✓ | 0.006 (1/1 ✓) | — | — |"
     assert row.replace("\\|", "").count("|") == 7
+
+
+def test_a_verification_says_so_and_still_parses(capsys):
+    """A wide-margin check of the code is labelled, so the book does not count it as a finding."""
+    assert claim("3b", "probe accuracy on the embedding layer", 0.22, at_most=0.27, verification=True)
+    m = CLAIM_LINE.match(capsys.readouterr().out.strip())
+    assert m and m["text"] == "verification: probe accuracy on the embedding layer"
+
+
+def test_the_labs_label_their_wide_margin_checks_as_verifications():
+    """Issue 13 item 10: these assertions cannot realistically fail and are not findings."""
+    import re
+    from pathlib import Path
+
+    labs = Path(__file__).resolve().parents[1] / "labs_py"
+    expected = {
+        "lab01_simulators": {"3b", "4a", "4b"},
+        "lab03_rlhf_sycophancy": {"1b", "1c"},
+        "lab04_dpo": {"1a", "1b", "2c"},
+    }
+    for lab, ids in expected.items():
+        text = (labs / f"{lab}.py").read_text()
+        calls = re.findall(r'claim\(\s*"(\w+)",(.*?)\n    \)', text, flags=re.S)
+        labelled = {cid for cid, body in calls if "verification=True" in body}
+        assert labelled == ids, f"{lab}: verifications {sorted(labelled)}, expected {sorted(ids)}"

@@ -26,12 +26,24 @@ CLAIM_LINE = re.compile(
 )
 
 
+VERIFICATION = "verification: "
+
+
 def claim(
-    claim_id: str, text: str, value: float, *, at_least: float | None = None, at_most: float | None = None
+    claim_id: str,
+    text: str,
+    value: float,
+    *,
+    at_least: float | None = None,
+    at_most: float | None = None,
+    verification: bool = False,
 ) -> bool:
     """Print ``CLAIM id ✓/✗ text: value (needs ≥/≤ threshold)`` and return whether it holds.
 
     Exactly one of ``at_least`` / ``at_most`` must be given. A NaN value never holds.
+    ``verification=True`` marks a check that the code does what the book says (a sanity check
+    with a wide margin, which could fail only through a bug), not a finding about the toy:
+    its text starts with ``verification:`` and the status page lists it with its margin.
     """
     if (at_least is None) == (at_most is None):
         raise ValueError("give exactly one of at_least= or at_most=")
@@ -40,5 +52,6 @@ def claim(
     ok = not math.isnan(value) and (value >= threshold if op == "≥" else value <= threshold)
     record(f"claim.{claim_id.lower()}", value)
     record(f"claim.{claim_id.lower()}.threshold", threshold)
-    print(f"CLAIM {claim_id} {'✓' if ok else '✗'} {text}: {value:.4f} (needs {op} {threshold:g})")
+    label = VERIFICATION + text if verification else text
+    print(f"CLAIM {claim_id} {'✓' if ok else '✗'} {label}: {value:.4f} (needs {op} {threshold:g})")
     return ok

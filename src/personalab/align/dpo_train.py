@@ -108,11 +108,12 @@ def dpo_train(
     opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, weight_decay=0.0)
     log = DPOLog()
 
-    def reply_logprobs(model: GPT) -> tuple[np.ndarray, np.ndarray]:
-        """Exact (N, K) renormalised probabilities and log π(y|x) of every reply in the table."""
+    def reply_logprobs(model: GPT) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+        """Exact (N, K) renormalised probabilities with the (N,) off-world mass, and
+        log π(y|x) of every reply in the table."""
         probs, off = table.policy_probs(model)
         with np.errstate(divide="ignore"):
-            return probs, np.log(probs * (1 - off)[:, None])
+            return (probs, off), np.log(probs * (1 - off)[:, None])
 
     _, ref_table = reply_logprobs(reference)
     tw = torch.from_numpy(ref_table[prefs.prompt, prefs.chosen])

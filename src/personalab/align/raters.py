@@ -60,10 +60,14 @@ class Raters:
         """(N, K) the raters' utility of every response (eq. 3.1)."""
         return table.gold + self.agree_bias * table.agrees - self.refusal_dislike * table.refuses
 
+    def choice_probability(self, u_a: np.ndarray, u_b: np.ndarray) -> np.ndarray:
+        """Eq. (3.2): the exact probability that a rater prefers A to B, σ((u_A − u_B) / τ)."""
+        x = (np.asarray(u_a, dtype=np.float64) - np.asarray(u_b, dtype=np.float64)) / self.temperature
+        return sigmoid(x)  # without overflow for large |x|
+
     def prefer_first(self, u_a: np.ndarray, u_b: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Bradley-Terry choices (eq. 3.2): True where the rater prefers A."""
-        x = (np.asarray(u_a, dtype=np.float64) - np.asarray(u_b, dtype=np.float64)) / self.temperature
-        p = sigmoid(x)  # without overflow for large |x|
+        p = self.choice_probability(u_a, u_b)
         return rng.random(p.shape) < p
 
 
@@ -94,6 +98,22 @@ class ResponseTable:
 
     def text(self, i: int, k: int) -> str:
         return self.world.vocab.decode(self.tokens(i, k))
+
+    def expected(
+        self, probs: np.ndarray, off: np.ndarray, values: np.ndarray, off_world: float = OFF_WORLD_UTILITY
+    ) -> float:
+        """The one definition of a policy's expected utility (Chapter 3, eq. 3.1): over the
+        replies of the table, ``values`` (N, K) weighted by the policy's renormalised ``probs``
+        times its in-world mass 1 - ``off``, plus ``off_world`` (−2 by default) times the
+        off-world mass; averaged over prompts. Gold utility, the raters' utility and the proxy
+        reward are all measured this way (``probs, off = table.policy_probs(model)``)."""
+        probs, off, values = np.asarray(probs), np.asarray(off), np.asarray(values, dtype=np.float64)
+        if probs.shape != values.shape or off.shape != (len(probs),):
+            raise ValueError(
+                f"expected (N, K) probs and values and (N,) off-world mass; got {probs.shape}, "
+                f"{values.shape} and {off.shape}"
+            )
+        return float(((probs * values).sum(1) * (1 - off) + off_world * off).mean())
 
     def policy_probs(self, model) -> tuple[np.ndarray, np.ndarray]:
         """A model's exact probability of every response, renormalised over the responses

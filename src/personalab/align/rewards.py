@@ -165,3 +165,25 @@ def preference_accuracy(rm: RewardModel, prefs: Preferences) -> float:
     r = rm.score_table(prefs.table)
     a, b = r[prefs.prompt, prefs.chosen], r[prefs.prompt, prefs.rejected]
     return float(np.mean((a > b) + 0.5 * (a == b)))
+
+
+def expected_accuracy(scores: np.ndarray, prefs: Preferences, raters: Raters) -> float:
+    """The exact expected accuracy of a ranking by ``scores`` (N, K) on the pairs of
+    ``prefs``: on each pair, the probability (eq. 3.2, with the raters' temperature) that the
+    raters choose the reply the scores rank higher (a tie counts half). Only which two replies
+    were compared is used, not which the raters happened to choose, so the labels' noise is
+    averaged out; compare :func:`accuracy_ceiling`, the same expectation for the best ranking."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != prefs.table.gold.shape:
+        raise ValueError(f"scores must have shape {prefs.table.gold.shape} (prompts x replies), got {scores.shape}")
+    u = raters.utility(prefs.table)
+    p = raters.choice_probability(u[prefs.prompt, prefs.chosen], u[prefs.prompt, prefs.rejected])
+    sa, sb = scores[prefs.prompt, prefs.chosen], scores[prefs.prompt, prefs.rejected]
+    return float(np.mean(np.where(sa > sb, p, np.where(sa < sb, 1 - p, 0.5))))
+
+
+def accuracy_ceiling(prefs: Preferences, raters: Raters) -> float:
+    """The largest expected accuracy any reward model can have on the pairs of ``prefs``:
+    ranking by the raters' own utility, max(p, 1 − p) on each pair (0.5 where the two
+    replies are equally good), so :func:`expected_accuracy` / ceiling ≤ 1 exactly."""
+    return expected_accuracy(raters.utility(prefs.table), prefs, raters)

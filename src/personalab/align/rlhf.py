@@ -22,7 +22,7 @@ reports the exact expected proxy reward, gold utility and KL to the reference at
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -33,7 +33,7 @@ from ..evals.psm import mean_kl
 from ..model import GPT
 from ..progress import progress
 from ..train.loop import gradient_step
-from .raters import ResponseTable
+from .raters import OFF_WORLD_UTILITY, ResponseTable
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,9 @@ class RLHFConfig:
     beta: float = 0.1  # KL penalty coefficient
     lr: float = 1e-4
     log_every: int = 10
+    # Extra steps to log besides every log_every (e.g. densely near the start, where Gao et
+    # al.'s RL form puts its rising phase; the logs are exact and cost no training randomness).
+    log_steps: tuple[int, ...] = ()
     seed: int = 0
 
     def __post_init__(self):
@@ -53,11 +56,15 @@ class RLHFConfig:
             raise ValueError("RLHFConfig.samples_per_prompt must be >= 2 (the leave-one-out baseline needs k >= 2)")
         if self.beta < 0 or self.lr <= 0 or self.steps < 0 or self.prompts_per_step < 1 or self.log_every < 1:
             raise ValueError(f"invalid RLHFConfig {self}")
+        bad = [s for s in self.log_steps if not 1 <= s <= self.steps]
+        if bad:
+            raise ValueError(f"RLHFConfig.log_steps must lie in 1..steps={self.steps}; got {bad}")
 
 
 @dataclass
 class RLHFLog:
-    """Exact measurements of the policy every ``log_every`` steps (step 0 is the start)."""
+    """Exact measurements of the policy every ``log_every`` steps and at ``log_steps``
+    (step 0 is the start)."""
 
     step: list[int] = field(default_factory=list)
     proxy: list[float] = field(default_factory=list)  # E_π[r], the reward being optimised
@@ -76,15 +83,16 @@ class RLHFLog:
         reference: GPT,
         reward: np.ndarray,
         evaluate: Callable[[GPT], dict[str, float]],
-        probs: np.ndarray | None = None,
+        probs: tuple[np.ndarray, np.ndarray] | None = None,
+        off_world_reward: float = OFF_WORLD_UTILITY,
     ) -> None:
-        """Append the exact measurements of ``policy`` at ``step`` (``probs``: its reply
-        probabilities over ``table``, if already computed)."""
-        if probs is None:
-            probs, _ = table.policy_probs(policy)
+        """Append the exact measurements of ``policy`` at ``step`` (``probs``: its
+        ``table.policy_probs``, if already computed). Proxy and gold count off-world replies
+        at ``off_world_reward`` and at the gold constant (``ResponseTable.expected``)."""
+        probs, off = table.policy_probs(policy) if probs is None else probs
         self.step.append(step)
-        self.proxy.append(float((probs * reward).sum(1).mean()))
-        self.gold.append(float((probs * table.gold).sum(1).mean()))
+        self.proxy.append(table.expected(probs, off, reward, off_world_reward))
+        self.gold.append(table.expected(probs, off, table.gold))
         self.kl.append(reply_kl(table, policy, reference))
         self.rates.append(evaluate(policy))
 
@@ -127,9 +135,10 @@ def rlhf(
     reward: np.ndarray,
     cfg: RLHFConfig = RLHFConfig(),
     *,
-    off_world_reward: float = -2.0,
+    off_world_reward: float = OFF_WORLD_UTILITY,
     evaluate: Callable[[GPT], dict[str, float]] | None = None,
     advantages: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    train_rows: Sequence[int] | None = None,
 ) -> RLHFLog:
     """Optimise ``policy`` in place against the (N, K) ``reward`` of the replies in ``table``
     (a reply outside the table gets ``off_world_reward``), with the KL penalty of eq. (3.7).
@@ -138,7 +147,9 @@ def rlhf(
     (default: behaviour rates on the world's suites) is logged with the exact proxy reward,
     gold utility and KL. ``advantages`` maps the (P, k) penalised returns of each step to
     (P, k) advantages, replacing :func:`loo_advantages` (eq. 3.8; Lab 3 passes the learner's
-    exercise 3.3). Deterministic given ``cfg.seed``.
+    exercise 3.3). ``train_rows`` restricts the prompts sampled for training to those rows of
+    ``table`` (default: all), so that the others are held out; the logs still measure every
+    prompt. Deterministic given ``cfg.seed``.
     """
     advantages = advantages or loo_advantages
     reward = np.asarray(reward, dtype=np.float64)
@@ -146,6 +157,10 @@ def rlhf(
         raise ValueError(f"reward must have shape {table.gold.shape} (prompts x replies), got {reward.shape}")
     if policy is reference:
         raise ValueError("policy and reference are the same object: pass copy.deepcopy(policy) as the reference")
+    if train_rows is not None:
+        train_rows = torch.as_tensor(list(train_rows), dtype=torch.long)
+        if len(train_rows) == 0 or int(train_rows.min()) < 0 or int(train_rows.max()) >= len(table):
+            raise ValueError(f"train_rows must be a non-empty list of rows of the table (0..{len(table) - 1})")
     world = table.world
     evaluate = evaluate or (lambda m: behaviour_rates(m, world))
     reference = copy.deepcopy(reference).eval()
@@ -161,11 +176,15 @@ def rlhf(
     log = RLHFLog()
 
     def record(step: int) -> None:
-        log.record(step, table, policy, reference, reward, evaluate)
+        log.record(step, table, policy, reference, reward, evaluate, off_world_reward=off_world_reward)
 
     record(0)
     for step in progress(range(1, cfg.steps + 1), desc="RLHF"):
-        rows = torch.randint(len(table), (P,), generator=gen).repeat_interleave(k)  # (P*k,)
+        if train_rows is None:
+            rows = torch.randint(len(table), (P,), generator=gen)
+        else:
+            rows = train_rows[torch.randint(len(train_rows), (P,), generator=gen)]
+        rows = rows.repeat_interleave(k)  # (P*k,)
         ctx = [table.prompts[i] for i in rows.tolist()]
         width = max(len(c) for c in ctx) + 2
         x = torch.full((len(ctx), width), world.vocab.pad_id, dtype=torch.long)
@@ -195,7 +214,7 @@ def rlhf(
         adv = torch.as_tensor(advantages(returns)).view(-1)
         loss = reinforce_loss(adv, logp)
         gradient_step(opt, loss)
-        if step % cfg.log_every == 0 or step == cfg.steps:
+        if step % cfg.log_every == 0 or step == cfg.steps or step in cfg.log_steps:
             policy.eval()
             record(step)
     policy.eval()

@@ -50,6 +50,9 @@ class TrainConfig:
     # Persona-token weighting (personalab.train.weighting): the loss on the tokens a persona
     # governs counts 1 + persona_token_weight times; the Bayes predictor stays the optimum.
     persona_token_weight: float = 4.0
+    # ... plus inference_token_weight times the information the context already holds about
+    # the writer (KL(posterior || prior) / log P), on the same tokens.
+    inference_token_weight: float = 0.0
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "n_train_docs", "n_eval_docs"):
@@ -57,8 +60,9 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         if not 0 < self.min_lr <= self.lr:
             raise ValueError(f"TrainConfig needs 0 < min_lr <= lr (got lr={self.lr}, min_lr={self.min_lr})")
-        if self.persona_token_weight < 0:
-            raise ValueError(f"TrainConfig.persona_token_weight must be >= 0, got {self.persona_token_weight}")
+        for name in ("persona_token_weight", "inference_token_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.curriculum_steps <= self.steps or self.curriculum_boost < 0:
             raise ValueError(
                 "TrainConfig needs 0 <= curriculum_steps <= steps and curriculum_boost >= 0 "
@@ -75,12 +79,22 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, record: dict) -> TrainConfig:
-        """The config a checkpoint recorded. A field the record predates takes its default: a
-        checkpoint saved before the curriculum existed was trained without one."""
+        """The config a checkpoint recorded. A field the record predates was not in the recipe
+        then: the curriculum and the token weightings take their "off" value (a checkpoint saved
+        before they existed was trained without them), any other field its default."""
         unknown = set(record) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"unknown TrainConfig fields {sorted(unknown)} in a recorded config")
-        return cls(**record)
+        return cls(**{**_OFF_WHEN_ABSENT, **record})
+
+
+# The value of a later recipe feature in a record saved before the feature existed.
+_OFF_WHEN_ABSENT = {
+    "curriculum_steps": 0,
+    "curriculum_boost": 0.0,
+    "persona_token_weight": 0.0,
+    "inference_token_weight": 0.0,
+}
 
 
 def gradient_step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
@@ -163,8 +177,10 @@ def train_lm(model: GPT, corpus: Corpus, cfg: TrainConfig, *, desc: str = "pre-t
         early = curriculum_weights(corpus, cfg.curriculum_boost, cfg.curriculum_evidence, cfg.curriculum_target)
         early_rng = np.random.default_rng([cfg.seed, 7])
     token_weights = None
-    if cfg.persona_token_weight > 0:
-        token_weights = torch.from_numpy(persona_token_weights(corpus, cfg.persona_token_weight))  # (N, T)
+    if cfg.persona_token_weight > 0 or cfg.inference_token_weight > 0:
+        token_weights = torch.from_numpy(
+            persona_token_weights(corpus, cfg.persona_token_weight, cfg.inference_token_weight)
+        )  # (N, T)
     losses: list[float] = []
     model.train()
     bar = progress(range(cfg.steps), desc=desc)
