@@ -43,10 +43,11 @@
 #    compliance, which the reward model hardly scores, does not rise.
 # 4. **The KL penalty is a leash.** With β = 0 the policy ends at least 1.5 times as far (in
 #    KL) from the Assistant as with β = 0.5; the leash costs proxy reward and keeps more
-#    gold utility. Gao et al.'s RL form fits the pooled runs with R² ≥ 0.7, but with a
-#    fitted α ≤ 0 (for this form α is the slope at d = 1/e, not at the start). Logged
-#    densely, the gold utility rises first within 20 steps on some seeds and not on others
-#    (printed, not asserted).
+#    gold utility. Gao et al.'s RL form, fitted to the pooled runs, has α ≤ 0 (for this
+#    form α is the slope at d = 1/e, not at the start). Logged densely, the gold utility
+#    rises first within 20 steps on some seeds and not on others; how well the form fits
+#    depends on the plateau where the gold utility has reached its floor (both printed,
+#    not asserted).
 # 5. **A synthetic-data fix.** Fine-tuning on beliefs that are right or wrong at random,
 #    answered truthfully, cuts sycophancy on facts it never mentions to at most 80% — by far
 #    more on most seeds, but not on all.
@@ -735,6 +736,18 @@ print(
     f"largest measured gain over steps 1-20 of the three runs: {early_gain.max():+.4f} "
     f"(at d = {early_d[early_gain.argmax()]:.3f})"
 )
+# The end of the unleashed run: does the gold utility stop falling while the KL grows?
+lg0 = leash_logs[0.0]
+i50, i100 = lg0.step.index(50), lg0.step.index(100)
+plateau_gold = lg0.gold[i100] - lg0.gold[i50]
+plateau_d = np.sqrt(lg0.kl[i100]) - np.sqrt(lg0.kl[i50])
+print(
+    f"β = 0, steps 50 -> 100: gold changes by {plateau_gold:+.4f} while sqrt(KL) grows by {plateau_d:+.3f}"
+)
+# printed, not asserted: the R² varies with the plateau's length
+record("gao_rl.r2", gao_rl.r2)
+record("gao_rl.plateau_gold_change", plateau_gold)
+record("gao_rl.plateau_d_change", plateau_d)
 record("gao_rl.n_points", len(rl_d))
 record("gao_rl.smallest_d", early_d.min())
 record(
@@ -755,26 +768,24 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# **Claim 4, continued.** The RL form fits the pooled RLHF points, with a fitted α ≤ 0. For
-# R(d) = d(α − β log d), α is the slope at d = 1/e, not the initial slope, so this does not
-# by itself say the gold utility never rises. The dense early log answers the prediction
-# written above, and the answer depends on the seed: on some seeds RLHF first removes some
-# of the Assistant's plain mistakes and the gold utility rises (as in Gao et al.'s RL runs),
-# on others it falls from the first step. Printed, not asserted.
+# **Claim 4, continued.** The fitted α is at most zero. For R(d) = d(α − β log d), α is
+# the slope at d = 1/e, not the initial slope, so this does not by itself say the gold
+# utility never rises. The dense early log answers the prediction written above, and the
+# answer depends on the seed: on some seeds RLHF first removes some of the Assistant's plain
+# mistakes and the gold utility rises (as in Gao et al.'s RL runs), on others it falls from
+# the first step. Printed, not asserted. So is the R² of the fit: the gold utility is an
+# average of bounded utilities, so it has a floor, and once the unleashed run reaches it the
+# KL can go on growing at constant gold — a plateau that d(α − β log d), which falls without
+# bound, cannot follow. How well the form fits depends on how far the KL drifts along the
+# plateau, and that differs from seed to seed.
 
 # %% tags=["nbval-ignore-output"]
-holds = [
-    claim(
-        "4d", "R² of Gao et al.'s RL form, pooled RLHF runs", gao_rl.r2, at_least=0.7
-    ),
-    claim(
-        "4e",
-        "fitted α of the RL form, the slope at d = 1/e (Gao et al.: > 0)",
-        gao_rl.alpha,
-        at_most=0.0,
-    ),
-]
-assert all(holds)
+assert claim(
+    "4d",
+    "fitted α of the RL form, the slope at d = 1/e (Gao et al.: > 0)",
+    gao_rl.alpha,
+    at_most=0.0,
+)
 
 # %% [markdown]
 # ## 5. A synthetic-data fix
@@ -853,6 +864,7 @@ cards = {
     "RLHF β=0.02, bias 3": psm_scorecard(policies[3.0], world),
     "RLHF β=0, bias 3": psm_scorecard(leash[0.0], world),
     "RLHF β=0.5, bias 3": psm_scorecard(leash[0.5], world),
+    "RLHF bias 3, half facts": psm_scorecard(held_out_policy, world),
     "+ synthetic fix": psm_scorecard(fixed, world),
 }
 print(scorecard_table(cards))
