@@ -8,9 +8,13 @@ in another basin), so they cannot be compared bit for bit on a reader's machine.
 that produced its outputs:
 
 * ``lab``: the notebook's own cell sources;
-* ``library``: the code of ``src/personalab`` (its syntax tree without docstrings, so a
-  reworded docstring or comment does not make the outputs stale; ``personalab.tools`` is
-  left out: it runs labs, it is not run by them);
+* ``library``: the code of the modules of ``src/personalab`` that the lab can run — those its
+  cells import, and everything they import in turn (found in the syntax trees, imports inside
+  functions included; a package's ``__init__`` is run by importing anything in it). Each is
+  hashed by its syntax tree without docstrings, so a reworded docstring or comment does not
+  make the outputs stale, and a module no lab reaches (a Part II world kind, say) does not
+  make the labs of Part I stale. ``personalab.tools`` is left out: it runs labs, it is not
+  run by them;
 * ``data``: the world configurations and the shipped checkpoints, byte for byte.
 
 ``tests/test_labs.py`` recomputes the fingerprint and fails with "run `make labs`" when any
@@ -56,12 +60,93 @@ def code_digest(source: str) -> str:
     return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
 
 
-def library_digest(package: Path = PACKAGE) -> str:
-    """One hash over every module of the library, except ``personalab.tools``."""
+def _module_path(name: str, package: Path) -> Path | None:
+    """The file of module ``name`` (``personalab.a.b``) inside ``package``, if there is one."""
+    parts = name.split(".")[1:]
+    base = package.joinpath(*parts)
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file() and path.is_relative_to(package):
+            return path
+    return None
+
+
+def _with_parents(name: str) -> list[str]:
+    """``personalab.a.b`` -> the modules importing it runs: ``personalab``, ``.a``, ``.a.b``."""
+    parts = name.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def imported_modules(tree: ast.AST, module: str, is_package: bool, package: Path = PACKAGE) -> set[str]:
+    """The ``personalab`` modules that the code in ``tree`` (module ``module``) imports, with
+    the packages whose ``__init__`` those imports run."""
+    top = package.name
+    found: set[str] = set()
+    here = module.split(".") if is_package else module.split(".")[:-1]
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                anchor = here[: len(here) - (node.level - 1)] if node.level > 1 else here
+                base = ".".join([*anchor, *([node.module] if node.module else [])])
+            else:
+                base = node.module or ""
+            names = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+        for name in names:
+            if name.split(".")[0] != top:
+                continue
+            for candidate in _with_parents(name):
+                if _module_path(candidate, package) is not None:
+                    found.add(candidate)
+    return found
+
+
+def reachable_modules(roots: set[str], package: Path = PACKAGE) -> set[str]:
+    """Every module of the library that importing ``roots`` can run (``personalab.tools``
+    excluded)."""
+    tools = f"{package.name}.tools"
+    seen: set[str] = set()
+    todo = [m for root in roots for m in _with_parents(root)]
+    while todo:
+        name = todo.pop()
+        if name in seen or name == tools or name.startswith(tools + "."):
+            continue
+        path = _module_path(name, package)
+        if path is None:
+            continue
+        seen.add(name)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        todo.extend(imported_modules(tree, name, path.name == "__init__.py", package) - seen)
+    return seen
+
+
+def lab_modules(nb, package: Path = PACKAGE) -> set[str] | None:
+    """The library modules a notebook's code cells import directly (``None`` if a cell is not
+    plain Python, so that the whole library counts)."""
+    roots: set[str] = set()
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            return None
+        roots |= imported_modules(tree, "__main__", False, package)
+    return roots
+
+
+def library_digest(package: Path = PACKAGE, modules: set[str] | None = None) -> str:
+    """One hash over the library's modules: those in ``modules`` (default: every module
+    except ``personalab.tools``)."""
     h = hashlib.sha256()
     for path in sorted(package.rglob("*.py")):
         rel = path.relative_to(package)
         if rel.parts[0] == "tools":
+            continue
+        name = ".".join([package.name, *rel.with_suffix("").parts]).removesuffix(".__init__")
+        if modules is not None and name not in modules:
             continue
         h.update(f"{rel.as_posix()}\0{code_digest(path.read_text(encoding='utf-8'))}\0".encode())
     return h.hexdigest()
@@ -85,7 +170,10 @@ def lab_digest(nb) -> str:
 
 
 def fingerprint(nb) -> dict[str, str]:
-    return {"lab": lab_digest(nb), "library": library_digest(), "data": data_digest()}
+    """What produced a notebook's outputs: its cells, the library code it reaches, the data."""
+    roots = lab_modules(nb)
+    modules = None if roots is None else reachable_modules(roots)
+    return {"lab": lab_digest(nb), "library": library_digest(modules=modules), "data": data_digest()}
 
 
 def stale_parts(nb) -> list[str]:
