@@ -76,7 +76,7 @@ def _with_parents(name: str) -> list[str]:
     return [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def imported_modules(tree: ast.AST, module: str, is_package: bool, package: Path = PACKAGE) -> set[str]:
+def _imported_modules(tree: ast.AST, module: str, is_package: bool, package: Path = PACKAGE) -> set[str]:
     """The ``personalab`` modules that the code in ``tree`` (module ``module``) imports, with
     the packages whose ``__init__`` those imports run."""
     top = package.name
@@ -117,7 +117,7 @@ def reachable_modules(roots: set[str], package: Path = PACKAGE) -> set[str]:
             continue
         seen.add(name)
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        todo.extend(imported_modules(tree, name, path.name == "__init__.py", package) - seen)
+        todo.extend(_imported_modules(tree, name, path.name == "__init__.py", package) - seen)
     return seen
 
 
@@ -133,7 +133,7 @@ def lab_modules(nb, package: Path = PACKAGE) -> set[str] | None:
             tree = ast.parse(source)
         except SyntaxError:
             return None
-        roots |= imported_modules(tree, "__main__", False, package)
+        roots |= _imported_modules(tree, "__main__", False, package)
     return roots
 
 
