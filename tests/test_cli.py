@@ -60,6 +60,17 @@ def test_unknown_persona_is_a_clear_error_not_a_traceback(capsys):
     assert code == 2 and "unknown persona 'saint'" in err and "helper" in err
 
 
+def test_the_extended_world_samples_by_name_and_from_its_file(capsys):
+    from personalab.world.extended import EXTENDED_WORLD_PATH, extended_world
+
+    code, out, _ = run(capsys, "sample", "--world", "extended", "-n", "20", "--seed", "4")
+    assert code == 0 and "decode" in out and "exact posterior:" in out
+    code, again, _ = run(capsys, "sample", "--world", str(EXTENDED_WORLD_PATH), "-n", "20", "--seed", "4")
+    assert code == 0 and again == out
+    # the posterior is over the extended world's eight personas
+    assert all(f"{p} " in out.split("exact posterior:")[1].split("\n")[0] for p in extended_world().personas)
+
+
 def test_a_malformed_world_file_is_a_clear_error(capsys, tmp_path):
     bad = tmp_path / "w.yaml"
     bad.write_text("name: broken\n")

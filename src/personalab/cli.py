@@ -125,7 +125,16 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def _world(args: argparse.Namespace):
     from .world import PersonaWorld
 
-    world = PersonaWorld.from_yaml(args.world) if args.world else PersonaWorld.default()
+    if args.world == "extended":  # Part II's world (importing the package registers its kinds)
+        from .world.extended import extended_world
+
+        world = extended_world()
+    elif args.world:
+        import personalab.world.extended  # noqa: F401  (a world file may use Part II's kinds)
+
+        world = PersonaWorld.from_yaml(args.world)
+    else:
+        world = PersonaWorld.default()
     return world.shuffled() if args.shuffled else world
 
 
@@ -155,7 +164,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         print(f"pre-training on the world of {args.world} (seed {args.seed}, {args.threads} threads) ...")
         train_cfg = dataclasses.replace(default_train_config(args.seed), **overrides)
         model, metrics = pretrain(world, train_cfg=train_cfg, threads=args.threads)
-        note = f"personalab model pre-trained on {Path(args.world).name}"
+        source = "the extended world" if args.world == "extended" else Path(args.world).name
+        note = f"personalab model pre-trained on {source}"
         save_checkpoint(out, model, world, train=train_cfg.to_dict(), metrics=metrics, note=note)
     else:
         which = "shuffled control" if args.shuffled else "default"
@@ -243,7 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--persona", help="fix the writing persona (world samples only)")
     s.add_argument("--model", help="'base' or a checkpoint path: sample from a model instead of the world")
-    s.add_argument("--world", help="a world YAML file (default: the shipped default world)")
+    s.add_argument(
+        "--world", help="a world YAML file, or 'extended' for Part II's world (default: the shipped default world)"
+    )
     s.add_argument("--shuffled", action="store_true", help="use the shuffled-traits control world")
     s.set_defaults(func=cmd_sample)
 
@@ -254,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--shuffled", action="store_true", help="the shuffled-world control checkpoint (base_shuffled)")
     t.add_argument("--steps", type=int, help="training steps (experiments only; needs --out)")
     t.add_argument("--docs", type=int, help="number of training documents (experiments only; needs --out)")
-    t.add_argument("--world", help="pre-train on the world of this YAML file (needs --out)")
+    t.add_argument("--world", help="pre-train on the world of this YAML file, or 'extended' (needs --out)")
     t.set_defaults(func=cmd_pretrain)
 
     ws = sub.add_parser("world-schema", help="print the JSON Schema of world files (for editors)")
