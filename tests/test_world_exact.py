@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+from posterior_check import first_turn_posterior_check
 
 from personalab.world import OffWorldError
 
@@ -76,30 +77,7 @@ def test_exact_posterior_matches_monte_carlo_frequencies(world):
     the per-persona likelihood of its content), the true writer is distributed as the exact
     posterior says (4-sigma bands)."""
     corpus = world.sample(40_000, seed=5)
-    groups: dict[tuple, list[int]] = {}
-    posts: dict[tuple, np.ndarray] = {}
-    for i in range(len(corpus)):
-        doc = corpus.doc(i)
-        t0 = world.turns(doc)[0]
-        content = world.grammar.kinds[t0.kind].content(t0.info)
-        # the evidence: the style word and each persona's probability of the content token
-        likelihood = tuple(np.round(content.dist.probs[:, doc[t0.content_pos]], 12))
-        key = (int(doc[t0.style_pos]), likelihood)
-        groups.setdefault(key, []).append(int(corpus.personas[i]))
-        post = world.posterior(doc[: t0.content_pos + 1])[-1]
-        if key in posts:  # same evidence, same posterior, whatever the user said
-            np.testing.assert_allclose(post, posts[key], atol=1e-12)
-        posts[key] = post
-    checked = 0
-    for key, members in groups.items():
-        if len(members) < 300:
-            continue
-        freq = np.bincount(members, minlength=len(world.personas)) / len(members)
-        p = posts[key]
-        sigma = np.sqrt(p * (1 - p) / len(members))
-        assert (np.abs(freq - p) <= 4 * sigma + 1e-9).all(), (key, freq, p)
-        checked += 1
-    assert checked >= 20
+    assert first_turn_posterior_check(world, corpus, range(len(corpus)), min_members=300) >= 20
 
 
 def test_persona_conditional_document_frequency_matches_likelihood(world):

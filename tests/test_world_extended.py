@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from posterior_check import first_turn_posterior_check
 
 from personalab.train.base import BASE_PATH
 from personalab.world import OffWorldError, PersonaWorld, WorldConfigError
@@ -134,29 +135,8 @@ def test_exact_posterior_matches_monte_carlo_after_a_judge_or_revise_turn(ext):
     is distributed as the exact posterior says (4-sigma bands)."""
     corpus = ext.sample(40_000, seed=5)
     openers = [ext.vocab.id(ext.grammar.kinds[k].opener) for k in EXTENDED_KINDS]
-    groups: dict[tuple, list[int]] = {}
-    posts: dict[tuple, np.ndarray] = {}
-    for i in np.flatnonzero(np.isin(corpus.tokens[:, 3], openers)):  # <bos> user : <opener>
-        doc = corpus.doc(i)
-        t0 = ext.turns(doc)[0]
-        if t0.kind not in EXTENDED_KINDS:
-            continue
-        content = ext.grammar.kinds[t0.kind].content(t0.info)
-        likelihood = tuple(np.round(content.dist.probs[:, doc[t0.content_pos]], 12))
-        key = (t0.kind, int(doc[t0.style_pos]), likelihood)
-        groups.setdefault(key, []).append(int(corpus.personas[i]))
-        if key not in posts:
-            posts[key] = ext.posterior(doc[: t0.content_pos + 1])[-1]
-    checked = 0
-    for key, members in groups.items():
-        if len(members) < 100:
-            continue
-        freq = np.bincount(members, minlength=len(ext.personas)) / len(members)
-        p = posts[key]
-        sigma = np.sqrt(p * (1 - p) / len(members))
-        assert (np.abs(freq - p) <= 4 * sigma + 1e-9).all(), (key, freq, p)
-        checked += 1
-    assert checked >= 12
+    firsts = np.flatnonzero(np.isin(corpus.tokens[:, 3], openers))  # <bos> user : <opener>
+    assert first_turn_posterior_check(ext, corpus, firsts, min_members=100) >= 12
 
 
 def test_a_personas_sampled_verdicts_have_the_frequency_its_trait_says(ext):
