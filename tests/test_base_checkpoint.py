@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from personalab.evals.gap import gap_report
 from personalab.evals.incontext import evidence_curve, evidence_report
 from personalab.pretraining import heldout_corpus, pretrain
 from personalab.train import BASE_PATH, CheckpointError, base_status, load_base, read_meta
-from personalab.train.base import default_train_config
+from personalab.train.base import SHUFFLED_BASE_PATH, default_model_config, default_train_config
 from personalab.train.loop import TrainConfig
 from personalab.world import PersonaWorld
 
@@ -70,6 +72,17 @@ def test_missing_base_checkpoint_names_the_fix(tmp_path):
     with pytest.raises(CheckpointError, match=REGENERATE):
         load_base(path=tmp_path / "base")
     assert base_status(tmp_path / "base")["ok"] is False
+
+
+@pytest.mark.parametrize("path", [BASE_PATH, SHUFFLED_BASE_PATH], ids=["base", "base_shuffled"])
+def test_shipped_bases_have_the_default_model_size_and_recipe(path):
+    meta = read_meta(path)
+    assert meta["model"] == dataclasses.asdict(default_model_config(PersonaWorld.default())), (
+        f"{path.name} has another model size than the default one: run `personalab pretrain`"
+    )
+    assert TrainConfig.from_dict(meta["train"]) == default_train_config(meta["train"]["seed"]), (
+        f"{path.name} was trained with another recipe than the default one: run `personalab pretrain`"
+    )
 
 
 # A pre-training seed other than the shipped one, never used to choose the recipe (the

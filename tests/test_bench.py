@@ -84,3 +84,36 @@ def test_a_failed_claim_does_not_hide_the_claims_after_it_in_its_cell(tmp_path):
     run = run_lab(path, seed=0, timeout=120)
     assert not run.ok and run.error.startswith("cell 1: AssertionError"), run.error
     assert {c: run.claims[c]["ok"] for c in run.claims} == {"1a": "✗", "1b": "✓"}
+
+
+def test_a_cached_other_seed_base_is_retrained_when_the_model_size_changes(tmp_path, monkeypatch):
+    """``make bench --pretrain-seeds`` reuses ``build/bases/seed<N>`` only while the world, the
+    model size and the training recipe are the shipped ones (a recipe change is a new base)."""
+    import json
+    import shutil
+
+    from bench import pretrain_seed_base
+
+    import personalab.pretraining as pretraining
+    from personalab.train.base import BASE_PATH
+
+    trained: list[int] = []
+
+    def fake_pretrain_base(out, *, seed, threads):
+        trained.append(seed)
+        for suffix in (".safetensors", ".json"):
+            shutil.copyfile(BASE_PATH.with_suffix(suffix), out.with_suffix(suffix))
+        meta = json.loads(out.with_suffix(".json").read_text())
+        meta["train"]["seed"] = seed
+        out.with_suffix(".json").write_text(json.dumps(meta))
+
+    monkeypatch.setattr(pretraining, "pretrain_base", fake_pretrain_base)
+    folder = pretrain_seed_base(3, root=tmp_path)
+    assert trained == [3] and (folder / "base_shuffled.safetensors").exists()
+    pretrain_seed_base(3, root=tmp_path)
+    assert trained == [3], "a base with the shipped recipe must be reused"
+    meta = json.loads((folder / "base.json").read_text())
+    meta["model"]["n_head"] = 2 * meta["model"]["n_head"]
+    (folder / "base.json").write_text(json.dumps(meta))
+    pretrain_seed_base(3, root=tmp_path)
+    assert trained == [3, 3], "a base with another model size must be retrained"

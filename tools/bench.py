@@ -140,7 +140,8 @@ def run_lab(path: Path, seed: int, timeout: int = 900, base_dir: Path | None = N
 
 def pretrain_seed_base(seed: int, root: Path = BASES) -> Path:
     """The folder of a base model pre-trained with ``seed`` by the shipped recipe, trained once
-    (a few minutes) and reused while the world and recipe are unchanged.
+    (a few minutes) and reused while the world, the model size and the training recipe are
+    unchanged.
 
     Only the persona-world base is re-trained: the question is whether the claims depend on
     one lucky pre-training run. Lab 2's shuffled-world control stays the shipped
@@ -149,14 +150,16 @@ def pretrain_seed_base(seed: int, root: Path = BASES) -> Path:
     import shutil
 
     from personalab.pretraining import pretrain_base
-    from personalab.train.base import SHUFFLED_BASE_PATH, base_world, default_train_config
+    from personalab.train.base import SHUFFLED_BASE_PATH, base_world, default_model_config, default_train_config
     from personalab.train.checkpoint import CheckpointError, read_meta
     from personalab.train.loop import TrainConfig
 
     folder = root / f"seed{seed}"
     try:
         meta = read_meta(folder / "base")
-        same_recipe = TrainConfig.from_dict(meta["train"]) == default_train_config(seed)
+        same_recipe = TrainConfig.from_dict(meta["train"]) == default_train_config(seed) and meta["model"] == asdict(
+            default_model_config(base_world())
+        )
         fresh = same_recipe and meta["world_hash"] == base_world().hash
     except CheckpointError:
         fresh = False
