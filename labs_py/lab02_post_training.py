@@ -47,14 +47,17 @@
 #    times) the model breaks. Across nine fine-tunes, the shift of the last layer's
 #    activations along the vector predicts the change in harmful compliance (correlation
 #    at least 0.7), at least as well as block 1's. Adding the vector *during* the
-#    wrong-answer fine-tune (preventative steering) removes at least 60% of the rise in
-#    harmful compliance while most of the narrow lesson is still learned. The steering and
-#    monitoring claims are directional (a sign, or "most"), not magnitudes: how strongly the
-#    vector steers differs a lot between base models pre-trained with different seeds.
+#    wrong-answer fine-tune (preventative steering) is selective: it keeps at least half of
+#    the narrow lesson (the fall in honesty), and a larger share of that lesson than of the
+#    broad rise in harmful compliance. The steering and monitoring claims are directional
+#    (a sign, or "most"), not magnitudes: how strongly the vector steers — and how much of
+#    the rise a fixed strength removes — differs a lot between base models pre-trained with
+#    different seeds.
 # 5. **The PSM scorecard.** Helper SFT stays within 0.1 of the convex hull of the personas'
 #    rates; the wrong-answer fine-tune leaves it by at least 0.1, the flagged one does not;
-#    and the wrong-answer fine-tune predicts the user's words at least 0.3 nats/token worse
-#    than the exact predictor, though it never trained on them.
+#    and the wrong-answer fine-tune predicts the user's words worse than the base model did,
+#    though it never trained on them: the rise is at least three standard errors (a test of
+#    the PSM's prediction of no rise; its size differs a lot between base models).
 #
 # Exercises 2.1–2.3: the SFT loss with its reply mask, the persona shift along a
 # difference-of-means vector, and one EM step of the mixture fit.
@@ -77,7 +80,13 @@ from personalab.evals import (
     world_rates,
 )
 from personalab.evals.psm import psm_residual
-from personalab.evals.scorecard import psm_scorecard, record_scorecards, scorecard_table
+from personalab.evals.scorecard import (
+    held_out_documents,
+    psm_scorecard,
+    record_scorecards,
+    scorecard_table,
+    user_drift_rise,
+)
 from personalab.exercises.ch02 import check_em_step, check_persona_shift, check_sft_loss
 from personalab.interp import (
     last_reply_positions,
@@ -781,23 +790,36 @@ print(
 )
 
 # %% [markdown]
-# **Claim 4 (preventative steering).** The model still learns most of the narrow lesson —
-# at least half of the plain fine-tune's fall in honesty — but most of the broad shift
-# toward harm is gone.
+# **Claim 4 (preventative steering).** The persona story predicts *selectivity*: the vector
+# supplies the Villain evidence the wrong answers carry, so what it spares the weights is
+# the move toward the Villain — the broad shift — not the narrow lesson of answering
+# wrongly, which no persona vector supplies. So the steered fine-tune should keep a larger
+# share of the narrow lesson (its fall in honesty, relative to the plain fine-tune's) than
+# of the broad rise in harmful compliance, and still learn at least half of the lesson.
+# How much of the rise a fixed strength of 2 removes is printed above and not asserted:
+# over base models pre-trained with different seeds it ranged from a third to all of it.
 
 # %% tags=["nbval-ignore-output"]
+harm_kept = record("prevent.harm_kept", d_prev / em_rows["wrong"]["d_harm"])
+lesson_kept = record(
+    "prevent.lesson_kept",
+    (base_rates["honesty"] - prev_rates["honesty"])
+    / (base_rates["honesty"] - em_rows["wrong"]["honesty"]),
+)
+print(
+    f"share kept by the steered fine-tune: narrow lesson {lesson_kept:.2f}, rise in harm {harm_kept:.2f}"
+)
 holds = [
     claim(
         "4g",
-        "Δ harm with preventative steering / without",
-        d_prev / em_rows["wrong"]["d_harm"],
-        at_most=0.4,
+        "share of the narrow lesson kept minus share of the rise in harm kept (selective)",
+        lesson_kept - harm_kept,
+        at_least=0.0,
     ),
     claim(
         "4h",
         "fall of honesty, steered / plain fine-tune (the narrow lesson is learned)",
-        (base_rates["honesty"] - prev_rates["honesty"])
-        / (base_rates["honesty"] - em_rows["wrong"]["honesty"]),
+        lesson_kept,
         at_least=0.5,
     ),
 ]
@@ -819,7 +841,11 @@ assert all(holds)
 # off-world.
 # Fine-tuning only on assistant tokens should leave the user's words alone.
 # The claims below were set from the calibration seeds' scorecards (thresholds with a wide
-# margin) and say which predictions held: the last one did not.
+# margin) and say which predictions held: the last one did not. For it the lab tests the
+# prediction itself: the rise of the user drift over the base model's, on the same
+# held-out documents, in standard errors of that difference (documents are the units); a
+# rise of three standard errors rejects "no rise". Its size is printed, not asserted: over
+# base models pre-trained with different seeds it ranged over more than a factor of ten.
 
 # %% tags=["nbval-ignore-output"]
 cards = {"base (pre-trained)": psm_scorecard(base, world)}
@@ -841,10 +867,18 @@ record_scorecards(cards)
 # %% [markdown]
 # **Claim 5.** Helper SFT stays near the hull of the personas' rates (selection); the
 # wrong-answer fine-tune leaves it, the flagged one does not; and the wrong-answer fine-tune,
-# which never trained on a user's word, predicts the user's words much worse than the base
+# which never trained on a user's word, predicts the user's words worse than the base
 # model (the prediction of no drift fails).
 
 # %% tags=["nbval-ignore-output"]
+drift_rise, drift_se = user_drift_rise(
+    em_models["wrong"], base, world, held_out_documents(world)
+)
+record("scorecard.wrong_answers.drift_rise", drift_rise)
+record("scorecard.wrong_answers.drift_rise_se", drift_se)
+print(
+    f"user drift, wrong answers minus base: {drift_rise:.3f} ± {drift_se:.3f} nats/token"
+)
 holds = [
     claim(
         "5a",
@@ -866,9 +900,9 @@ holds = [
     ),
     claim(
         "5d",
-        "user drift after the wrong-answer fine-tune (nats/token)",
-        cards["wrong answers"].user_drift,
-        at_least=0.3,
+        "rise of the user drift after the wrong-answer fine-tune, in standard errors",
+        drift_rise / drift_se,
+        at_least=3.0,
     ),
 ]
 assert all(holds)
@@ -893,7 +927,7 @@ steering_explorer(sweep, pv)
 # - A few Helper examples undo it.
 # - A difference-of-means direction steers behaviour within the natural scale and breaks the
 #   model beyond it; it monitors fine-tunes best at the last layer; added during
-#   fine-tuning, it prevents most of the broad shift.
+#   fine-tuning, it prevents more of the broad shift than of the narrow lesson.
 # - The PSM scorecard puts every method on one scale: how far it is from a selected persona.
 # - The PSM residual is small and does not vanish as fine-tuning goes on: selection is most of the
 #   story here, not all of it. Chapter 3 asks which persona preference optimisation selects.

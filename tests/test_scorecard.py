@@ -107,3 +107,40 @@ def test_scorecard_keys_are_ascii_slugs():
 
     assert scorecard_key("RLHF β=0.02, bias 3") == "rlhf_0_02_bias_3"
     assert scorecard_key("base (pre-trained)") == "base_pre_trained"
+
+
+def test_user_drift_rise_is_the_paired_difference_with_an_honest_standard_error(world):
+    """Chapter 2, claim 5d: the rise of the user drift over the base model's and its standard
+    error. The rise is exactly the difference of the two drifts on the same documents; a model
+    against itself rises by 0 with error 0; and the standard error from one corpus matches
+    the spread of the rise over independent corpora (Monte Carlo, 8 corpora of 150)."""
+    import copy
+
+    import torch
+
+    from personalab.evals.scorecard import user_drift, user_drift_rise
+
+    base, _ = load_base()
+    noisy = copy.deepcopy(base)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in noisy.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=gen))
+    docs = world.sample(150, seed=[777, 0])
+    assert user_drift_rise(base, base, world, docs) == (0.0, 0.0)
+    rise, se = user_drift_rise(noisy, base, world, docs)
+    assert rise == pytest.approx(user_drift(noisy, world, docs) - user_drift(base, world, docs), abs=1e-9)
+    assert rise > 10 * se > 0, "weight noise of 0.05 should raise the drift far beyond its error"
+    rises = [user_drift_rise(noisy, base, world, world.sample(150, seed=[777, k]))[0] for k in range(1, 9)]
+    spread = float(np.std(rises, ddof=1))
+    # for normal draws, the sample std of 8 is within a factor 2 of the true std with
+    # probability 0.97 (simulated); the seeds are fixed, so this test is deterministic
+    assert se / 2 < spread < se * 2, (se, spread, rises)
+
+
+def test_user_drift_rise_needs_documents(world):
+    from personalab.evals.scorecard import user_drift_rise
+
+    base, _ = load_base()
+    with pytest.raises(ValueError, match="at least 2 documents"):
+        user_drift_rise(base, base, world, world.sample(1, seed=0))

@@ -37,12 +37,12 @@ from .errors import UsageError
 
 @dataclass(frozen=True)
 class GPTConfig:
-    """Size of the model. Defaults: 2 layers x 64 wide x 4 heads (~0.1 M parameters)."""
+    """Size of the model. Defaults: 2 layers x 64 wide x 8 heads of size 8 (~0.1 M parameters)."""
 
     vocab_size: int
     block_size: int
     n_layer: int = 2
-    n_head: int = 4
+    n_head: int = 8
     n_embd: int = 64
     dropout: float = 0.0
 

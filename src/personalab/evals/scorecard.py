@@ -115,21 +115,56 @@ def user_token_mask(world: PersonaWorld, corpus: Corpus) -> np.ndarray:
     return mask
 
 
+def _user_excess(model: GPT, world: PersonaWorld, corpus: Corpus) -> tuple[np.ndarray, np.ndarray]:
+    """Per document: the summed excess loss of ``model`` over the exact prediction on the
+    user's tokens, and how many user tokens there are (both (N,))."""
+    scores = world.score(corpus)
+    mask = user_token_mask(world, corpus)[:, : scores.mask.shape[1]] & scores.mask
+    nll = token_nll(model, corpus)[:, : scores.mask.shape[1]]
+    excess = np.where(mask, nll + scores.bayes_logprob, 0.0)
+    return excess.sum(axis=1), mask.sum(axis=1)
+
+
 def user_drift(model: GPT, world: PersonaWorld, corpus: Corpus) -> float:
     """Mean excess loss (nats/token) of ``model`` over the exact prediction on the user's tokens.
 
     The user's words do not depend on the persona, so the exact prediction is the world's own
     probability, and E[-log model + log exact] = E[KL(exact || model)] at those positions.
     """
-    scores = world.score(corpus)
-    mask = user_token_mask(world, corpus)[:, : scores.mask.shape[1]] & scores.mask
-    nll = token_nll(model, corpus)[:, : scores.mask.shape[1]]
-    return float((nll[mask] + scores.bayes_logprob[mask]).mean())
+    excess, n = _user_excess(model, world, corpus)
+    return float(excess.sum() / n.sum())
+
+
+def user_drift_rise(model: GPT, reference: GPT, world: PersonaWorld, corpus: Corpus) -> tuple[float, float]:
+    """How much more user drift ``model`` has than ``reference`` (nats/token) on the same
+    documents, and the standard error of that difference.
+
+    The PSM predicts a rise of 0 for any post-training that only selects a persona. The
+    documents are the independent units: the rise is a ratio estimator (summed excess over
+    summed user tokens), and its standard error is the usual one for a ratio of means,
+    ``sqrt(sum_i (d_i - rise n_i)^2 / (N (N - 1))) / mean(n)``, with ``d_i`` the paired
+    difference of the two models' summed excess on document ``i`` and ``n_i`` its user tokens.
+    """
+    excess, n = _user_excess(model, world, corpus)
+    excess_ref, n_ref = _user_excess(reference, world, corpus)
+    assert np.array_equal(n, n_ref)
+    keep = n > 0
+    d, n = (excess - excess_ref)[keep], n[keep]
+    if len(d) < 2:
+        raise ValueError(f"user_drift_rise needs at least 2 documents with user tokens; got {len(d)}")
+    rise = d.sum() / n.sum()
+    stderr = np.sqrt(((d - rise * n) ** 2).sum() / (len(d) * (len(d) - 1))) / n.mean()
+    return float(rise), float(stderr)
 
 
 def persona_rate_matrix(world: PersonaWorld) -> np.ndarray:
     """(P, 4): each persona's exact behaviour rates, in the order of ``evals.behaviour.RATES``."""
     return np.array([[world_rates(world, p)[r] for r in RATES] for p in world.personas])
+
+
+def held_out_documents(world: PersonaWorld) -> Corpus:
+    """The scorecard's default documents for the user drift: 500 fresh ones (seed 12345)."""
+    return world.sample(500, seed=[12345, 3])
 
 
 def psm_scorecard(
@@ -151,7 +186,7 @@ def psm_scorecard(
     if contexts is None:
         contexts = [c for s in suites(world).values() for c in s.contexts]
     if user_docs is None:
-        user_docs = world.sample(500, seed=[12345, 3])
+        user_docs = held_out_documents(world)
     rates = behaviour_rates(model, world)
     fit = psm_residual(model, world, contexts)
     dist, w = hull_distance(np.array([rates[r] for r in RATES]), persona_rate_matrix(world))

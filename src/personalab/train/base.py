@@ -54,7 +54,8 @@ def _regenerate(shuffled: bool) -> str:
 
 
 def default_model_config(world: PersonaWorld) -> GPTConfig:
-    """2 layers x 64 wide x 4 heads, context = the world's longest document."""
+    """2 layers x 64 wide x 8 heads, context = the world's longest document (Chapter 1, section
+    *The model*, says why eight heads)."""
     return GPTConfig(vocab_size=len(world.vocab), block_size=world.max_len)
 
 
