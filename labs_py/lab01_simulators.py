@@ -461,6 +461,14 @@ dist_closest = min(
     for p in world.personas
 )
 record("behaviour.closest_persona_distance", dist_closest)
+# The exact mixture's own distance to its closest persona: the scale of claim 4b's ratio.
+record(
+    "behaviour.mixture_to_closest_persona",
+    min(
+        max(abs(mixture[r] - persona_rates[p][r]) for r in mixture)
+        for p in world.personas
+    ),
+)
 holds = [
     claim(
         "4a",

@@ -186,6 +186,15 @@ def test_toy_role_formats_the_reference_run_the_range_over_seeds_and_other_bases
         toy.lookup(results, "lab9/rise:holding")
     with pytest.raises(KeyError, match="pretrain-seeds"):
         toy.lookup(results, "lab9/claim.9z:holding")
+    # :seeds counts verdicts over the calibration and validation runs on the shipped base
+    for run, ok in zip(runs[:3], ("✓", "✗", "✓")):
+        run["claims"] = {"2a": {"id": "2a", "ok": ok}}
+    results["seeds"]["validation"] = [9]
+    assert toy.lookup(results, "lab9/claim.2a:seeds") == "2 of 3"
+    results["seeds"]["validation"] = []
+    assert toy.lookup(results, "lab9/claim.2a:seeds") == "1 of 2"
+    with pytest.raises(KeyError, match="make bench`"):
+        toy.lookup(results, "lab9/claim.9z:seeds")
 
 
 def test_param_role_quotes_the_settings_of_the_library():

@@ -316,3 +316,15 @@ def test_a_spec_exception_that_is_not_a_harmful_request_is_refused(ext):
     raw["kinds"]["rule"]["exceptions"] = ["make cake"]
     with pytest.raises(WorldConfigError, match=r"exceptions lists \['make cake'\].*Fix: choose among"):
         PersonaWorld(type(ext.config).from_dict(raw))
+
+
+def test_loading_the_extended_world_without_its_kinds_names_the_fix(monkeypatch):
+    """A registry without the Part II kinds (reset, or a process that never imported them)
+    refuses the extended world with the command that registers them."""
+    from personalab.world.extended import EXTENDED_WORLD_PATH
+    from personalab.world.kinds.base import KINDS
+
+    for name in EXTENDED_KINDS:
+        monkeypatch.delitem(KINDS, name)
+    with pytest.raises(WorldConfigError, match=r"unknown turn kind.*register_extended_kinds\(\)"):
+        PersonaWorld.from_yaml(EXTENDED_WORLD_PATH)

@@ -16,7 +16,9 @@ Every number a chapter states about the toy is generated, never typed (DESIGN se
 * ``{toy}`lab01_simulators/claim.2a:.2f:bases``` -- smallest and largest over the base
   models pre-trained with other seeds (``make bench --pretrain-seeds``; reference lab seed);
 * ``{toy}`lab01_simulators/claim.2a:holding``` -- "3 of 5": on how many of those other
-  bases the claim held (claims only).
+  bases the claim held (claims only);
+* ``{toy}`lab03_rlhf_sycophancy/claim.4c:seeds``` -- "11 of 12": on how many of the
+  calibration and validation runs on the shipped base the claim held (claims only).
 
 ``{param}`` quotes a setting of the toy, read from the library when the book is built:
 ``world.*`` is the default world's configuration (``PersonaWorld.default().config``, e.g.
@@ -63,14 +65,16 @@ def _split(text: str) -> tuple[str, str, list[str]]:
 
 
 def lookup(results: dict, text: str) -> str:
-    """Format the measured number named by ``text`` (``lab/key[@seed][:fmt[:range|bases|holding]]``).
+    """Format the measured number named by ``text`` (``lab/key[@seed][:fmt[:range|bases|holding|seeds]]``).
 
     Raises KeyError (nothing recorded) or ValueError (a malformed reference)."""
     target, fmt, options = _split(text)
-    if not options and fmt in ("range", "bases", "holding"):  # an option without a format
+    if not options and fmt in ("range", "bases", "holding", "seeds"):  # an option without a format
         fmt, options = ".3g", [fmt]
-    if options not in ([], ["range"], ["bases"], ["holding"]):
-        raise ValueError(f"unknown option {':'.join(options)!r} (the options are ':range', ':bases', ':holding')")
+    if options not in ([], ["range"], ["bases"], ["holding"], ["seeds"]):
+        raise ValueError(
+            f"unknown option {':'.join(options)!r} (the options are ':range', ':bases', ':holding', ':seeds')"
+        )
     option = options[0] if options else None
     lab, _, key = target.partition("/")
     if not key:
@@ -79,6 +83,7 @@ def lookup(results: dict, text: str) -> str:
     seeds = results.get("seeds", {})
     ref = seeds.get("reference", 0)
     cal = set(seeds.get("calibration", [ref]))
+    val = set(seeds.get("validation", []))
     if seed_text:
         if option:
             raise ValueError(f"a run with one seed (@seed) has no :{option}")
@@ -88,13 +93,20 @@ def lookup(results: dict, text: str) -> str:
         pick = [r for r in runs if r.get("base_seed") is not None and r["seed"] == ref]
     else:
         shipped = [r for r in runs if r.get("base_seed") is None]
-        pick = [r for r in shipped if (r["seed"] in cal if option == "range" else r["seed"] == ref)]
-    if option == "holding":
+        if option == "seeds":
+            pick = [r for r in shipped if r["seed"] in cal | val]
+        else:
+            pick = [r for r in shipped if (r["seed"] in cal if option == "range" else r["seed"] == ref)]
+    if option in ("holding", "seeds"):
         if not key.startswith("claim.") or key.endswith(".threshold"):
-            raise ValueError(f":holding counts a claim's verdicts: name a claim (claim.<id>), not {key!r}")
+            raise ValueError(f":{option} counts a claim's verdicts: name a claim (claim.<id>), not {key!r}")
         verdicts = [r["claims"][key[6:]]["ok"] == "✓" for r in pick if key[6:] in r.get("claims", {})]
         if not verdicts:
-            raise KeyError(f"no other base's run of {lab!r} checked {key!r}: run `make bench --pretrain-seeds`")
+            if option == "holding":
+                which, fix = "other base's run", "make bench --pretrain-seeds"
+            else:
+                which, fix = "calibration or validation run", "make bench"
+            raise KeyError(f"no {which} of {lab!r} checked {key!r}: run `{fix}`")
         return f"{sum(verdicts)} of {len(verdicts)}"
     values = [r["values"][key] for r in pick if r.get("values", {}).get(key) is not None]
     if not values:

@@ -62,6 +62,33 @@ class GPTConfig:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Packing:
+    """Where documents sit in rows that hold several (for :meth:`GPT.forward`).
+
+    ``segments`` (B, T): which document each position belongs to (any integer id; padding
+    may share one id); ``positions`` (B, T): the position inside that document.
+    """
+
+    segments: torch.Tensor
+    positions: torch.Tensor
+
+    @property
+    def mask(self) -> torch.Tensor:
+        """(B, 1, T, T) True where query i may attend to key j: same document and j <= i."""
+        T = self.segments.shape[1]
+        same = self.segments[:, :, None] == self.segments[:, None, :]
+        return (same & torch.tril(torch.ones(T, T, dtype=torch.bool)))[:, None]
+
+    def check(self, shape: tuple[int, ...], block_size: int) -> None:
+        for name in ("segments", "positions"):
+            t = getattr(self, name)
+            if tuple(t.shape) != tuple(shape):
+                raise ValueError(f"Packing.{name} must have the token ids' shape {tuple(shape)}, got {tuple(t.shape)}")
+        if len(self.positions) and not 0 <= int(self.positions.min()) <= int(self.positions.max()) < block_size:
+            raise ValueError(f"Packing.positions must be in [0, {block_size - 1}] (the block size)")
+
+
 def rotary_tables(block_size: int, head_size: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
     """cos and sin of the rotary angles t * base^(-2i/hs), each (T, hs/2) (Su et al. 2021)."""
     inv_freq = base ** (-torch.arange(0, head_size, 2, dtype=torch.float32) / head_size)  # (hs/2,)
@@ -87,18 +114,23 @@ class CausalSelfAttention(nn.Module):
         self.register_buffer("cos", cos, persistent=False)  # (T, hs/2)
         self.register_buffer("sin", sin, persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, packing: Packing | None = None) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         hs = C // self.n_head
         q = q.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, hs).transpose(1, 2)
         v = v.view(B, T, self.n_head, hs).transpose(1, 2)
-        q, k = apply_rotary(q, self.cos[:T], self.sin[:T]), apply_rotary(k, self.cos[:T], self.sin[:T])
+        if packing is None:
+            cos, sin, mask = self.cos[:T], self.sin[:T], None
+        else:  # each token at its position in its own document, attending within it
+            cos, sin = self.cos[packing.positions][:, None], self.sin[packing.positions][:, None]  # (B, 1, T, hs/2)
+            mask = packing.mask
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         # softmax(q k^T / sqrt(hs) + causal mask) v, fused; `attention_reference` below
         # writes the same computation out step by step (a test checks they agree).
         y = F.scaled_dot_product_attention(
-            q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
+            q, k, v, attn_mask=mask, is_causal=mask is None, dropout_p=self.dropout if self.training else 0.0
         )  # (B, nh, T, hs)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
         return F.dropout(self.proj(y), self.dropout, self.training)
@@ -126,8 +158,8 @@ class Block(nn.Module):
             nn.Dropout(cfg.dropout),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x))
+    def forward(self, x: torch.Tensor, packing: Packing | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), packing)
         return x + self.mlp(self.ln2(x))
 
 
@@ -174,19 +206,24 @@ class GPT(nn.Module):
             raise ValueError(f"token ids must be in [0, {self.cfg.vocab_size - 1}], got range [{lo}, {hi}]")
         return idx.long()
 
-    def _stream(self, idx: torch.Tensor) -> Iterator[torch.Tensor]:
+    def _stream(self, idx: torch.Tensor, packing: Packing | None = None) -> Iterator[torch.Tensor]:
         """Yield the residual stream at layers 0..n_layer (steering applied), then logits."""
         idx = self._check_idx(idx)
+        if packing is not None:
+            packing.check(idx.shape, self.cfg.block_size)
         x = self.drop(self.wte(idx))  # (B, T, C); positions enter through rotary q and k
         x = self._apply_steering(0, x)
         yield x
         for i, block in enumerate(self.blocks, start=1):
-            x = self._apply_steering(i, block(x))
+            x = self._apply_steering(i, block(x, packing))
             yield x
         yield self.head(self.ln_f(x))  # (B, T, V)
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        *_, logits = self._stream(idx)
+    def forward(self, idx: torch.Tensor, packing: Packing | None = None) -> torch.Tensor:
+        """Logits (B, T, V). ``packing`` (rows holding several documents end to end,
+        :mod:`personalab.train.packing`): each token attends only within its document, at
+        its position in that document, so each document is computed as if alone."""
+        *_, logits = self._stream(idx, packing)
         return logits
 
     def residuals(self, idx: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:

@@ -161,7 +161,9 @@ def _message(err: dict, prefix: tuple = ()) -> str:
         if loc[:-1] == ("kinds",):
             return (
                 f"{path}: unknown turn kind. Fix: use one of {sorted(KINDS)} "
-                "or register a new kind with @register_kind."
+                "or register a new kind with @register_kind; the extended world's kinds (Part II) "
+                "are registered by `import personalab.world.extended` "
+                "(`personalab.world.extended.register_extended_kinds()` after a reset)."
             )
         return f"{path}: unknown key. Fix: the keys of {where} are {allowed}."
     if kind == "missing":
