@@ -75,7 +75,8 @@ class Packing:
 
     @property
     def mask(self) -> torch.Tensor:
-        """(B, 1, T, T) True where query i may attend to key j: same document and j <= i."""
+        """A boolean tensor of shape (B, 1, T, T), True where query i may attend to key j
+        (the same document and j <= i)."""
         T = self.segments.shape[1]
         same = self.segments[:, :, None] == self.segments[:, None, :]
         return (same & torch.tril(torch.ones(T, T, dtype=torch.bool)))[:, None]
