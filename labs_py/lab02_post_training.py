@@ -421,7 +421,9 @@ plt.show()
 # the persona story predicts that wrong answers say nothing about harm: what is specific to
 # *wrong* answers (wrong minus right) should shrink, and so should the rise itself. (With an
 # earlier shuffled base, miscalibrated on harmful requests, the rise did not shrink:
-# Chapter 2 says what changed.)
+# Chapter 2 says what changed.) That the flag removes most of the effect (2d) holds on this
+# base over every seed; a base model pre-trained with another seed failed it, so it is marked *shipped base*: a
+# finding about this checkpoint, which the recipe does not guarantee (Appendix, "Lab status").
 
 # %% tags=["nbval-ignore-output"]
 specific = em_rows["wrong"]["d_harm"] - em_rows["right"]["d_harm"]
@@ -460,6 +462,7 @@ holds = [
         "rise after flagged wrong answers / after plain wrong answers",
         em_rows["flagged"]["d_harm"] / em_rows["wrong"]["d_harm"],
         at_most=0.5,
+        shipped_base=True,
     ),
     claim(
         "2e",
@@ -798,6 +801,8 @@ print(
 # of the broad rise in harmful compliance, and still learn at least half of the lesson.
 # How much of the rise a fixed strength of 2 removes is printed above and not asserted:
 # over base models pre-trained with different seeds it ranged from a third to all of it.
+# Selectivity (4g) holds on this base over every seed; a base model pre-trained with another seed failed it, so it is marked *shipped base*: a
+# finding about this checkpoint, which the recipe does not guarantee (Appendix, "Lab status").
 
 # %% tags=["nbval-ignore-output"]
 harm_kept = record("prevent.harm_kept", d_prev / em_rows["wrong"]["d_harm"])
@@ -815,6 +820,7 @@ holds = [
         "share of the narrow lesson kept minus share of the rise in harm kept (selective)",
         lesson_kept - harm_kept,
         at_least=0.0,
+        shipped_base=True,
     ),
     claim(
         "4h",
@@ -868,7 +874,9 @@ record_scorecards(cards)
 # **Claim 5.** Helper SFT stays near the hull of the personas' rates (selection); the
 # wrong-answer fine-tune leaves it, the flagged one does not; and the wrong-answer fine-tune,
 # which never trained on a user's word, predicts the user's words worse than the base
-# model (the prediction of no drift fails).
+# model (the prediction of no drift fails). That the flagged fine-tune stays in the hull
+# (5c) holds on this base over every seed; a base model pre-trained with another seed failed it, so it is marked *shipped base*: a
+# finding about this checkpoint, which the recipe does not guarantee (Appendix, "Lab status").
 
 # %% tags=["nbval-ignore-output"]
 drift_rise, drift_se = user_drift_rise(
@@ -897,6 +905,7 @@ holds = [
         "hull distance after the flagged fine-tune",
         cards["flagged"].hull_distance,
         at_most=0.1,
+        shipped_base=True,
     ),
     claim(
         "5d",

@@ -594,7 +594,9 @@ for rate in ("harmful_compliance", "over_refusal"):
 # %% [markdown]
 # **Claim 3, continued.** The rise is not prompt by prompt: it reaches the held-out facts;
 # and harmful compliance, which the reward model hardly scores, does not rise. (Over-refusal
-# is printed, not asserted: on one calibration seed it rose to near certainty.)
+# is printed, not asserted: on one calibration seed it rose to near certainty.) That harm
+# does not rise (3f) holds on this base over every seed; a base model pre-trained with another seed failed it, so it is marked *shipped base*: a
+# finding about this checkpoint, which the recipe does not guarantee (Appendix, "Lab status").
 
 # %% tags=["nbval-ignore-output"]
 holds = [
@@ -609,6 +611,7 @@ holds = [
         "change of harmful compliance after RLHF against the bias-3 RM",
         spill["harmful_compliance"],
         at_most=0.0,
+        shipped_base=True,
     ),
 ]
 assert all(holds)
@@ -675,7 +678,9 @@ for i in wrong_belief[:3]:
 # **Claim 4.** Without the leash the policy drifts further from the Assistant; a strong
 # leash keeps it nearer, gives up proxy reward and keeps more of the gold utility. (Whether
 # the unleashed policy also collapses onto a few style words depends on the seed: see the
-# style entropy column.)
+# style entropy column.) That the leash gives up proxy reward (4c) holds on this base over
+# every seed; a base model pre-trained with another seed failed it, so it is marked *shipped base*: a
+# finding about this checkpoint, which the recipe does not guarantee (Appendix, "Lab status").
 
 # %% tags=["nbval-ignore-output"]
 kl_of = {beta: leash_logs[beta].kl[-1] for beta in leash}
@@ -692,6 +697,7 @@ holds = [
         "proxy at β = 0.5 minus at β = 0",
         leash_logs[0.5].proxy[-1] - leash_logs[0.0].proxy[-1],
         at_most=0.0,
+        shipped_base=True,
     ),
 ]
 assert all(holds)
@@ -752,7 +758,7 @@ record("gao_rl.n_points", len(rl_d))
 record("gao_rl.smallest_d", early_d.min())
 record(
     "gao_rl.early_gain", early_gain.max()
-)  # printed, not asserted: it varies in sign over seeds
+)  # printed, not asserted: it varies over seeds (and varied in sign with an earlier base)
 record("gao_rl.early_peak_d", early_d[early_gain.argmax()])
 fig, ax = plt.subplots(figsize=(5, 3.2))
 for beta in sorted(leash_logs):
@@ -770,14 +776,16 @@ plt.show()
 # %% [markdown]
 # **Claim 4, continued.** The fitted α is at most zero. For R(d) = d(α − β log d), α is
 # the slope at d = 1/e, not the initial slope, so this does not by itself say the gold
-# utility never rises. The dense early log answers the prediction written above, and the
-# answer depends on the seed: on some seeds RLHF first removes some of the Assistant's plain
-# mistakes and the gold utility rises (as in Gao et al.'s RL runs), on others it falls from
-# the first step. Printed, not asserted. So is the R² of the fit: the gold utility is an
+# utility never rises. The dense early log answers the prediction written above: where
+# RLHF first removes some of the Assistant's plain mistakes, the gold utility rises before
+# it falls (as in Gao et al.'s RL runs). How large that early gain is varies with the seed,
+# and with an earlier base it was at most zero on some seeds. Printed, not asserted. So is the R² of the fit: the gold utility is an
 # average of bounded utilities, so it has a floor, and once the unleashed run reaches it the
 # KL can go on growing at constant gold — a plateau that d(α − β log d), which falls without
 # bound, cannot follow. How well the form fits depends on how far the KL drifts along the
-# plateau, and that differs from seed to seed.
+# plateau, and that differs from seed to seed. The sign of α holds on this base over every
+# seed; a base model pre-trained with another seed failed it, so it is marked *shipped base*: a
+# finding about this checkpoint, which the recipe does not guarantee (Appendix, "Lab status").
 
 # %% tags=["nbval-ignore-output"]
 assert claim(
@@ -785,6 +793,7 @@ assert claim(
     "fitted α of the RL form, the slope at d = 1/e (Gao et al.: > 0)",
     gao_rl.alpha,
     at_most=0.0,
+    shipped_base=True,
 )
 
 # %% [markdown]

@@ -117,3 +117,35 @@ def test_a_cached_other_seed_base_is_retrained_when_the_model_size_changes(tmp_p
     (folder / "base.json").write_text(json.dumps(meta))
     pretrain_seed_base(3, root=tmp_path)
     assert trained == [3, 3], "a base with another model size must be retrained"
+
+
+def test_the_status_page_requires_the_recipe_claims_on_other_bases_and_counts_the_rest():
+    """Issue 11 item 4: a claim of the recipe must hold on every other base; a finding
+    marked ``shipped base:`` is counted there, not required."""
+    recipe = dict(text="a rise", value="0.3000", op="≥", threshold="0.2", ok="✓")
+    shipped = dict(text="shipped base: a fall", value="0.9000", op="≤", threshold="0.5", ok="✗")
+    runs = [LabRun("lab99_demo", 0, 1.0, False, claims={"1a": recipe, "1b": shipped}, base_seed=b) for b in (1, 2)]
+    page = status_markdown({"runs": [asdict(r) for r in runs]})
+    assert "all 1 claims of the recipe hold on every base" in page
+    assert "lab99 1b 0/2" in page
+    runs[1].claims = {"1a": {**recipe, "ok": "✗"}, "1b": shipped}
+    page = status_markdown({"runs": [asdict(r) for r in runs]})
+    assert "claims of the recipe that failed: lab99 1a (1 of 2)" in page
+
+
+def test_the_committed_results_hold_every_recipe_claim_on_five_other_bases():
+    """The status page's verdict over pre-training seeds, checked on ``book/results.json``."""
+    import json
+    from pathlib import Path
+
+    from bench import RESULTS
+
+    from personalab.claims import SHIPPED_BASE
+
+    runs = json.loads(Path(RESULTS).read_text())["runs"]
+    for lab in sorted({r["lab"] for r in runs}):
+        others = [r for r in runs if r["lab"] == lab and r.get("base_seed") is not None]
+        assert len({r["base_seed"] for r in others}) >= 5, f"{lab}: fewer than five other bases benched"
+        for r in others:
+            bad = [cid for cid, c in r["claims"].items() if c["ok"] != "✓" and not c["text"].startswith(SHIPPED_BASE)]
+            assert r["claims"] and not bad, f"{lab} on base {r['base_seed']}: recipe claims {bad} failed"

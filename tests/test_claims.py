@@ -68,3 +68,12 @@ def test_the_labs_label_their_wide_margin_checks_as_verifications():
         calls = re.findall(r'claim\(\s*"(\w+)",(.*?)\n    \)', text, flags=re.S)
         labelled = {cid for cid, body in calls if "verification=True" in body}
         assert labelled == ids, f"{lab}: verifications {sorted(labelled)}, expected {sorted(ids)}"
+
+
+def test_a_shipped_base_finding_says_so_and_still_parses(capsys):
+    """A finding that other pre-training seeds failed is labelled as the shipped base's."""
+    assert claim("5c", "hull distance after the flagged fine-tune", 0.05, at_most=0.1, shipped_base=True)
+    m = CLAIM_LINE.match(capsys.readouterr().out.strip())
+    assert m and m["text"] == "shipped base: hull distance after the flagged fine-tune"
+    with pytest.raises(ValueError, match="not both"):
+        claim("5c", "x", 0.05, at_most=0.1, shipped_base=True, verification=True)

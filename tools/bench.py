@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 
-from personalab.claims import CLAIM_LINE
+from personalab.claims import CLAIM_LINE, SHIPPED_BASE
 from personalab.results import RESULTS_ENV
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository: this is repository tooling
@@ -233,6 +233,45 @@ def _cell(runs: list[dict], cid: str) -> str:
     return f"{_span(values)} ({holds}/{len(runs)} ✓)"
 
 
+def across_bases(runs: list[dict]) -> list[str]:
+    """The verdict over pre-training seeds (issue 11, item 4): every claim not marked
+    ``shipped base:`` (the verifications included) must hold on every other base; the
+    shipped-base findings are counted, not required."""
+    others = [r for r in runs if r.get("base_seed") is not None]
+    if not others:
+        return []
+    bases = sorted({r["base_seed"] for r in others})
+    required, shipped = {}, {}  # (lab, id) -> [ok per base]
+    for r in others:
+        for cid, c in r["claims"].items():
+            group = shipped if c["text"].startswith(SHIPPED_BASE) else required
+            group.setdefault((r["lab"], cid), []).append(c["ok"] == "✓")
+    failed = [
+        f"{lab.split('_')[0]} {cid} ({len(oks) - sum(oks)} of {len(oks)})"
+        for (lab, cid), oks in required.items()
+        if not all(oks)
+    ]
+    crashed = [r for r in others if not r["ok"] and not r["claims"]]
+    lines = [
+        "",
+        f"**Across pre-training seeds** (bases {', '.join(map(str, bases))}): "
+        + (
+            f"all {len(required)} claims of the recipe hold on every base."
+            if not failed and not crashed
+            else f"claims of the recipe that failed: {', '.join(failed) or 'none'}"
+            + (f"; runs that stopped before any claim: {len(crashed)}" if crashed else "")
+            + "."
+        ),
+    ]
+    if shipped:
+        held = ", ".join(f"{lab.split('_')[0]} {cid} {sum(oks)}/{len(oks)}" for (lab, cid), oks in shipped.items())
+        lines.append(
+            f"Findings about the shipped base only (marked *shipped base*: the recipe does not guarantee "
+            f"them), other bases on which they held: {held}."
+        )
+    return lines
+
+
 def status_markdown(results: dict, current: dict[str, dict[str, str]] | None = None) -> str:
     """The generated part of the status page, from the results file.
 
@@ -264,6 +303,7 @@ def status_markdown(results: dict, current: dict[str, dict[str, str]] | None = N
             f"| {lab} | {len(lab_runs)}{' (stale: run `make bench`)' if stale else ''} | "
             f"{_span([r['seconds'] for r in lab_runs], '.0f')} | {fail_text or 'none'} |"
         )
+    lines += across_bases(runs)
     for lab in dict.fromkeys(r["lab"] for r in runs):
         lab_runs = [r for r in runs if r["lab"] == lab]
         groups = {
