@@ -24,7 +24,7 @@ BOOK_HTML := book/_build/html/index.html
 export TQDM_DISABLE ?= 1
 export PYTHONHASHSEED ?= 0
 
-.PHONY: setup test test-fast book lab labs student bench lint format pretrain clean
+.PHONY: setup test test-fast book lab labs student bench lint format pretrain pretrain-extended clean
 
 setup: $(STAMP)
 
@@ -88,6 +88,11 @@ format: $(STAMP)
 
 pretrain: $(STAMP)
 	TQDM_DISABLE= $(BIN)/personalab pretrain
+
+# Part II's extended-world base and its shuffled control (Appendix A, *The extended world*).
+pretrain-extended: $(STAMP)
+	TQDM_DISABLE= $(BIN)/personalab pretrain --world extended
+	TQDM_DISABLE= $(BIN)/personalab pretrain --world extended --shuffled
 
 clean:
 	rm -rf book/_build .pytest_cache

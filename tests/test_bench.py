@@ -149,3 +149,27 @@ def test_the_committed_results_hold_every_recipe_claim_on_five_other_bases():
         for r in others:
             bad = [cid for cid, c in r["claims"].items() if c["ok"] != "✓" and not c["text"].startswith(SHIPPED_BASE)]
             assert r["claims"] and not bad, f"{lab} on base {r['base_seed']}: recipe claims {bad} failed"
+
+
+def test_the_committed_results_hold_chapter_1s_core_claims_on_the_extended_bases():
+    """Issue 14: Chapter 1's core claims on the extended world's shipped base and on at least
+    five extended bases pre-trained with other seeds, measured by the current code and world."""
+    import json
+    from pathlib import Path
+
+    from bench import EXTENDED, RESULTS, extended_provenance
+
+    from personalab.tools.core_claims import CORE, RECORDED
+
+    runs = [r for r in json.loads(Path(RESULTS).read_text())["runs"] if r["lab"] == EXTENDED]
+    assert any(r.get("base_seed") is None for r in runs), "no run on the shipped extended base"
+    assert len({r["base_seed"] for r in runs if r.get("base_seed") is not None}) >= 5
+    current = extended_provenance()
+    for r in runs:
+        where = f"base {r.get('base_seed', 'shipped')}"
+        assert r["provenance"] == current, (
+            f"{where}: stale; run `make bench BENCH_ARGS='--seeds --extended-seeds 1 2 3 4 5'`"
+        )
+        assert set(r["claims"]) == set(CORE), where
+        assert all(c["ok"] == "✓" for c in r["claims"].values()), (where, r["claims"])
+        assert set(RECORDED.values()) <= set(r["values"]), where  # Lab 1's other measurements

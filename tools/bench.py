@@ -15,6 +15,9 @@ Seeds come in two sets (``CALIBRATION_SEEDS``, ``VALIDATION_SEEDS``): thresholds
 are chosen from the calibration seeds only and confirmed on the validation seeds, which
 never set a threshold. ``--pretrain-seeds`` also pre-trains base models with other seeds
 (cached in ``build/bases/``) and runs the labs on them with the reference lab seed.
+``--extended-seeds`` measures Chapter 1's core claims (:mod:`personalab.tools.core_claims`)
+on the extended world's shipped base and on extended bases pre-trained with those seeds
+(cached in ``build/bases_ext/``), recorded as the runs of ``base_ext``.
 
 Jobs are independent, so they run in parallel with joblib (``--jobs``, loky processes on
 the local cores; joblib's backend mechanism sends the same jobs to Ray or Dask). Each lab
@@ -41,6 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]  # the repository: this is repository
 RESULTS = ROOT / "book" / "results.json"
 PAGE = ROOT / "book" / "appendix" / "status.md"
 BASES = ROOT / "build" / "bases"
+EXTENDED_BASES = ROOT / "build" / "bases_ext"
+EXTENDED = "base_ext"  # the results' name for Chapter 1's core claims on the extended world's bases
 BEGIN, END = "<!-- status:begin -->", "<!-- status:end -->"
 
 REFERENCE_SEED = 0  # the run whose outputs the labs store and whose numbers the chapters quote
@@ -169,6 +174,93 @@ def pretrain_seed_base(seed: int, root: Path = BASES) -> Path:
     for suffix in (".safetensors", ".json"):
         shutil.copyfile(SHUFFLED_BASE_PATH.with_suffix(suffix), (folder / SHUFFLED_BASE_PATH.name).with_suffix(suffix))
     return folder
+
+
+def pretrain_extended_seed_base(seed: int, root: Path = EXTENDED_BASES) -> Path:
+    """The folder of an extended-world base pre-trained with ``seed`` by the shipped recipe
+    (``base_ext.*``, the name :mod:`personalab.train.extended_base` reads from
+    ``$PERSONALAB_BASE_DIR``), trained once and reused while world and recipe are unchanged."""
+    from personalab.pretraining import pretrain_extended_base
+    from personalab.train.base import default_model_config
+    from personalab.train.checkpoint import CheckpointError, read_meta
+    from personalab.train.extended_base import DIR_NAMES, extended_base_world, extended_train_config
+    from personalab.train.loop import TrainConfig
+
+    folder, world = root / f"seed{seed}", extended_base_world()
+    path = folder / DIR_NAMES[False]
+    try:
+        meta = read_meta(path)
+        fresh = (
+            TrainConfig.from_dict(meta["train"]) == extended_train_config(seed)
+            and meta["model"] == asdict(default_model_config(world))
+            and meta["world_hash"] == world.hash
+        )
+    except CheckpointError:
+        fresh = False
+    if not fresh:
+        folder.mkdir(parents=True, exist_ok=True)
+        pretrain_extended_base(path, seed=seed, threads=1)
+    return folder
+
+
+def extended_provenance() -> dict[str, str]:
+    """What produced a ``base_ext`` run: the core-claims code and the extended world's files
+    (world and checkpoints), by hash, as :mod:`personalab.tools.provenance` does for a lab."""
+    import hashlib
+
+    from personalab.tools.provenance import PACKAGE, code_digest, library_digest, reachable_modules
+
+    h = hashlib.sha256()
+    for path in sorted((PACKAGE / "data" / "extended").iterdir()):
+        if path.name == "world.yaml" or path.name.startswith("base"):  # the world and its checkpoints
+            h.update(f"{path.name}\0".encode() + hashlib.sha256(path.read_bytes()).digest())
+    check = PACKAGE / "tools" / "core_claims.py"  # the check itself (library digests skip tools/)
+    roots = {"personalab.tools.core_claims", "personalab.train.extended_base", "personalab.world.extended"}
+    roots |= {  # what the check imports (reachable_modules does not look inside tools/)
+        "personalab.claims",
+        "personalab.evals.gap",
+        "personalab.evals.incontext",
+        "personalab.evals.kind_gap",
+        "personalab.interp.probes",
+        "personalab.results",
+        "personalab.runtime",
+    }
+    library = library_digest(modules=reachable_modules(roots)) + code_digest(check.read_text(encoding="utf-8"))
+    return {"library": hashlib.sha256(library.encode()).hexdigest(), "data": h.hexdigest()}
+
+
+def run_core_claims(base_seed: int | None) -> LabRun:
+    """Chapter 1's core claims (reference lab seed) on the extended world's shipped base
+    (``base_seed`` None) or on the one pre-trained with ``base_seed``, in a fresh process."""
+    import subprocess
+
+    from personalab.train.base import BASE_DIR_ENV
+
+    provenance = extended_provenance()
+    env = {k: v for k, v in os.environ.items() if k != BASE_DIR_ENV}
+    if base_seed is not None:
+        env[BASE_DIR_ENV] = str(pretrain_extended_seed_base(base_seed))
+    with tempfile.TemporaryDirectory() as tmp:
+        results = Path(tmp) / "results.json"
+        env.update({RESULTS_ENV: str(results), "TQDM_DISABLE": "1", "PERSONALAB_SEED": str(REFERENCE_SEED)})
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "personalab.tools.core_claims", "--extended", "--seed", str(REFERENCE_SEED)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        seconds = time.perf_counter() - start
+        values = json.loads(results.read_text(encoding="utf-8")) if results.exists() else {}
+    crashed = proc.returncode not in (0, 1)  # 1: a claim failed; anything else: it did not finish
+    error = proc.stderr.strip().splitlines()[-1][:300] if crashed and proc.stderr.strip() else ""
+    run = LabRun(EXTENDED, REFERENCE_SEED, seconds, not crashed, error, values=values, base_seed=base_seed)
+    run.provenance = provenance
+    for line in proc.stdout.splitlines():
+        m = CLAIM_LINE.match(line.strip())
+        if m:
+            run.claims[m["id"]] = m.groupdict()
+    return run
 
 
 def time_pretraining() -> float:
@@ -409,7 +501,8 @@ def current_provenance(labs: list[Path]) -> dict[str, dict[str, str]]:
 
     from personalab.tools.provenance import fingerprint
 
-    return {lab.stem: fingerprint(nbformat.read(lab, as_version=4)) for lab in labs}
+    current = {lab.stem: fingerprint(nbformat.read(lab, as_version=4)) for lab in labs}
+    return {**current, EXTENDED: extended_provenance()}
 
 
 def _job(lab: Path, seed: int, base_seed: int | None) -> LabRun:
@@ -435,6 +528,14 @@ def main(argv: list[str] | None = None) -> int:
         help=f"also run each lab (seed {REFERENCE_SEED}) on bases pre-trained with these seeds, e.g. "
         + " ".join(map(str, PRETRAIN_SEEDS)),
     )
+    p.add_argument(
+        "--extended-seeds",
+        nargs="*",
+        type=int,
+        default=None,
+        help="measure Chapter 1's core claims on the extended world's shipped base and on extended bases "
+        "pre-trained with these seeds, e.g. " + " ".join(map(str, PRETRAIN_SEEDS)),
+    )
     p.add_argument("--pretrain", action="store_true", help="also time the base pre-training (minutes)")
     p.add_argument("--jobs", type=int, default=2, help="parallel jobs (default 2: one per core here)")
     p.add_argument("--backend", default="loky", help="joblib backend (loky; 'ray' or 'dask' once registered)")
@@ -453,6 +554,15 @@ def main(argv: list[str] | None = None) -> int:
         jobs += [(lab, REFERENCE_SEED, b) for lab in labs for b in args.pretrain_seeds]
         # Pre-train missing bases first, one job per seed, so two lab jobs never train the same base.
         Parallel(n_jobs=args.jobs, backend=args.backend)(delayed(pretrain_seed_base)(b) for b in args.pretrain_seeds)
+        ext = [] if args.extended_seeds is None else [None, *args.extended_seeds]
+        # Pre-train missing extended bases one job per seed, then measure each (a few seconds).
+        Parallel(n_jobs=args.jobs, backend=args.backend)(
+            delayed(pretrain_extended_seed_base)(b) for b in ext if b is not None
+        )
+        runs += Parallel(n_jobs=args.jobs, backend=args.backend)(delayed(run_core_claims)(b) for b in ext)
+        for run in runs:
+            verdict = "all claims hold" if run.holds else f"FAILED {run.error or 'a claim'}"
+            print(f"{run.lab} on base {'shipped' if run.base_seed is None else run.base_seed}: {verdict}")
         done = Parallel(n_jobs=args.jobs, backend=args.backend, return_as="generator_unordered")(
             delayed(_job)(*job) for job in jobs
         )

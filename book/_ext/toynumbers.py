@@ -24,7 +24,9 @@ Every number a chapter states about the toy is generated, never typed (DESIGN se
 ``world.*`` is the default world's configuration (``PersonaWorld.default().config``, e.g.
 ``{param}`world.personas.villain.prior```), ``train.*`` the pre-training recipe
 (``TrainConfig()``), ``base.*`` the shipped base checkpoint's metadata (e.g.
-``{param}`base.metrics.gap:.4f```). The same ``:fmt`` suffix applies.
+``{param}`base.metrics.gap:.4f```); ``ext.*``, ``base_ext.*`` and ``base_ext_shuffled.*`` are
+the same for Part II's extended world and its two base checkpoints (e.g.
+``{param}`base_ext.metrics.gap_by_kind.judge.gap:.4f```). The same ``:fmt`` suffix applies.
 
 A key that no run recorded, or a path that does not exist, is an error, so ``-W`` fails
 when a lab stops measuring what a chapter quotes; ``tests/test_book.py`` checks the same
@@ -121,12 +123,17 @@ def settings() -> dict:
     """The toy's settings that ``{param}`` can quote (imports the library)."""
     from personalab.train.base import BASE_PATH, default_train_config
     from personalab.train.checkpoint import read_meta
+    from personalab.train.extended_base import EXTENDED_BASE_PATH, EXTENDED_SHUFFLED_BASE_PATH
     from personalab.world import PersonaWorld
+    from personalab.world.extended import extended_world
 
     return {
         "world": PersonaWorld.default().config.to_dict(),
+        "ext": extended_world().config.to_dict(),
         "train": default_train_config().to_dict(),
         "base": read_meta(BASE_PATH),
+        "base_ext": read_meta(EXTENDED_BASE_PATH),
+        "base_ext_shuffled": read_meta(EXTENDED_SHUFFLED_BASE_PATH),
     }
 
 

@@ -2,12 +2,13 @@
 
 Book: Preface (section *The command line*).
 
-* ``personalab info`` -- versions, threads, the default world and whether the shipped base
-  checkpoint matches it;
+* ``personalab info`` -- versions, threads, the default and extended worlds and whether each
+  shipped base checkpoint matches its world;
 * ``personalab sample`` -- documents from the world or from a model, each with the exact
   posterior over personas;
 * ``personalab pretrain`` -- regenerate the base checkpoint (progress bar; ``TQDM_DISABLE=1``
-  silences it), or train one for another world (``--world file.yaml --out name``);
+  silences it), the extended world's (``--world extended``), or train one for another world
+  (``--world file.yaml --out name``);
 * ``personalab student`` -- student versions of solution notebooks (solutions replaced by stubs);
 * ``personalab world-schema`` -- the JSON Schema of world files, for editors.
 
@@ -34,34 +35,44 @@ def _fmt_posterior(personas, post) -> str:
     return "  ".join(f"{p} {v:.2f}" for p, v in zip(personas, post))
 
 
+def _print_status(name: str, what: str, status: dict) -> None:
+    print(f"{name} checkpoint: {status['path']}")
+    if status["ok"]:
+        m = status.get("metrics", {})
+        print(
+            f"  status: OK (matches {what})"
+            + (f"; held-out gap to the Bayes limit {m['gap']:.4f} nats/token" if "gap" in m else "")
+        )
+    else:
+        print(f"  status: NOT USABLE - {status['problem']}")
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     import torch
 
     from . import __version__
     from .train.base import base_status
+    from .train.extended_base import extended_base_status, extended_base_world
     from .world import PersonaWorld
 
-    world = PersonaWorld.default()
+    world, ext = PersonaWorld.default(), extended_base_world()
     statuses = {"base": base_status(), "base_shuffled": base_status(shuffled=True)}
+    ext_statuses = {
+        "base_ext": extended_base_status(),
+        "base_ext_shuffled": extended_base_status(shuffled=True),
+    }
     print(f"personalab {__version__}")
     print(f"python {platform.python_version()}  torch {torch.__version__}  numpy {np.__version__}")
     print(f"torch threads {torch.get_num_threads()}  (labs use $PERSONALAB_THREADS, default 1)")
-    print(
-        f"default world: {world.config.name!r}  hash {world.hash}  "
-        f"vocab {len(world.vocab)} words  max length {world.max_len}"
-    )
-    print("personas: " + ", ".join(f"{p} ({q:.2f})" for p, q in zip(world.personas, world.prior)))
+    for label, w in (("default world", world), ("extended world (Part II)", ext)):
+        print(f"{label}: {w.config.name!r}  hash {w.hash}  vocab {len(w.vocab)} words  max length {w.max_len}")
+        print("  personas: " + ", ".join(f"{p} ({q:.2f})" for p, q in zip(w.personas, w.prior)))
     for name, status in statuses.items():
-        what = "the default world" if name == "base" else "the shuffled control world"
-        print(f"{name} checkpoint: {status['path']}")
-        if status["ok"]:
-            m = status.get("metrics", {})
-            print(
-                f"  status: OK (matches {what})"
-                + (f"; held-out gap to the Bayes limit {m['gap']:.4f} nats/token" if "gap" in m else "")
-            )
-        else:
-            print(f"  status: NOT USABLE - {status['problem']}")
+        _print_status(name, "the default world" if name == "base" else "the shuffled control world", status)
+    for name, status in ext_statuses.items():
+        what = "the extended world" if name == "base_ext" else "the extended world's shuffled control"
+        _print_status(name, what, status)
+    statuses |= ext_statuses
     if args.json:
         print(json.dumps(statuses, indent=2))
     return 0 if all(s["ok"] for s in statuses.values()) else 1
@@ -85,7 +96,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
         from .train.base import base_world, load_base
         from .train.checkpoint import load_checkpoint
 
-        if args.model == "base":
+        if args.model == "base" and args.world == "extended":
+            from .train.extended_base import load_extended_base
+
+            model, _ = load_extended_base(world, shuffled=args.shuffled)
+        elif args.model == "base":
             if args.world and world.hash != base_world(args.shuffled).hash:
                 raise UsageError(
                     f"the shipped base checkpoint was trained on the default world, not on {args.world}. "
@@ -147,28 +162,41 @@ def _at_least(value: int | None, low: int, flag: str) -> None:
 def cmd_pretrain(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from .pretraining import pretrain, pretrain_base
+    from .pretraining import pretrain, pretrain_base, pretrain_extended_base
     from .train.base import base_path, default_train_config
     from .train.checkpoint import save_checkpoint
+    from .train.extended_base import extended_base_path, extended_train_config
 
     _at_least(args.steps, 1, "--steps")
     _at_least(args.docs, 1, "--docs")
     _at_least(args.threads, 1, "--threads")
-    out = base_path(args.out, args.shuffled)
     overrides = {k: v for k, v in (("steps", args.steps), ("n_train_docs", args.docs)) if v is not None}
-    if (overrides or args.world) and not args.out:
+    shipped_ext = args.world == "extended" and not overrides
+    if (overrides or (args.world and not shipped_ext)) and not args.out:
         raise UsageError(
-            "--steps/--docs/--world make a non-standard model; give --out so the shipped base stays intact"
+            "--steps/--docs/--world FILE make a non-standard model; give --out so the shipped bases stay intact"
         )
-    if args.world:
+    if shipped_ext:  # the extended world's base (or control) by the shipped recipe, with its gap per kind
+        out = extended_base_path(args.out, args.shuffled)
+        which = "shuffled control of the extended" if args.shuffled else "extended"
+        print(f"pre-training on the {which} world (seed {args.seed}, {args.threads} threads) ...")
+        metrics = pretrain_extended_base(out, shuffled=args.shuffled, seed=args.seed, threads=args.threads)
+        print(
+            "gap to the Bayes limit per turn kind (nats/token): "
+            + ", ".join(f"{k} {g['gap']:.4f}" for k, g in metrics["gap_by_kind"].items())
+        )
+    elif args.world:
+        out = base_path(args.out, args.shuffled)
         world = _world(args)
         print(f"pre-training on the world of {args.world} (seed {args.seed}, {args.threads} threads) ...")
-        train_cfg = dataclasses.replace(default_train_config(args.seed), **overrides)
+        recipe = extended_train_config if args.world == "extended" else default_train_config
+        train_cfg = dataclasses.replace(recipe(args.seed), **overrides)
         model, metrics = pretrain(world, train_cfg=train_cfg, threads=args.threads)
         source = "the extended world" if args.world == "extended" else Path(args.world).name
         note = f"personalab model pre-trained on {source}"
         save_checkpoint(out, model, world, train=train_cfg.to_dict(), metrics=metrics, note=note)
     else:
+        out = base_path(args.out, args.shuffled)
         which = "shuffled control" if args.shuffled else "default"
         print(f"pre-training on the {which} world (seed {args.seed}, {args.threads} threads) ...")
         metrics = pretrain_base(out, shuffled=args.shuffled, seed=args.seed, threads=args.threads, **overrides)
@@ -253,7 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-n", type=int, default=5, help="number of documents (default 5)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--persona", help="fix the writing persona (world samples only)")
-    s.add_argument("--model", help="'base' or a checkpoint path: sample from a model instead of the world")
+    s.add_argument(
+        "--model", help="'base' (with --world extended: the extended base) or a checkpoint path: sample from a model"
+    )
     s.add_argument(
         "--world", help="a world YAML file, or 'extended' for Part II's world (default: the shipped default world)"
     )
@@ -267,7 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--shuffled", action="store_true", help="the shuffled-world control checkpoint (base_shuffled)")
     t.add_argument("--steps", type=int, help="training steps (experiments only; needs --out)")
     t.add_argument("--docs", type=int, help="number of training documents (experiments only; needs --out)")
-    t.add_argument("--world", help="pre-train on the world of this YAML file, or 'extended' (needs --out)")
+    t.add_argument(
+        "--world",
+        help="pre-train on the world of this YAML file (needs --out), or 'extended': the extended world's base",
+    )
     t.set_defaults(func=cmd_pretrain)
 
     ws = sub.add_parser("world-schema", help="print the JSON Schema of world files (for editors)")

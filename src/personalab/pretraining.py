@@ -4,7 +4,9 @@ Book: Chapter 1 (section *Pre-training*); Preface (section *Checkpoints*). :func
 trains a tiny GPT on a world from scratch (:mod:`personalab.train.loop`) and measures it with
 the evaluations (:func:`~personalab.evals.gap.gap_report`, the in-context evidence report);
 :func:`pretrain_base` regenerates a shipped base checkpoint (``personalab pretrain
-[--shuffled]``) with those measurements in its JSON. It sits above ``train`` and ``evals``
+[--shuffled]``) with those measurements in its JSON, and :func:`pretrain_extended_base` the
+extended world's (``personalab pretrain --world extended [--shuffled]``), which also records
+the gap kind by kind. It sits above ``train`` and ``evals``
 because it uses both; :mod:`personalab.train.base` only knows where the checkpoints live and
 how to load them.
 """
@@ -86,5 +88,33 @@ def pretrain_base(
     train_cfg = dataclasses.replace(default_train_config(seed), **overrides)
     model, metrics = pretrain(world, train_cfg=train_cfg, threads=threads)
     note = "personalab base checkpoint" + (" (shuffled-world control)" if shuffled else "")
+    save_checkpoint(out, model, world, train=train_cfg.to_dict(), metrics=metrics, note=note)
+    return metrics
+
+
+def pretrain_extended_base(
+    out: str | Path | None = None,
+    *,
+    shuffled: bool = False,
+    seed: int = 0,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Regenerate an extended-world base checkpoint (``personalab pretrain --world extended
+    [--shuffled]``; Appendix A, *The extended world*) with the shipped recipe, and record in
+    its JSON, besides what :func:`pretrain` measures, the gap to the Bayes limit on each turn
+    kind's tokens of the same held-out documents (``gap_by_kind``)."""
+    from .evals.kind_gap import gap_by_kind
+    from .train.extended_base import extended_base_path, extended_base_world, extended_train_config
+
+    world = extended_base_world(shuffled)
+    out = extended_base_path(out, shuffled)
+    train_cfg = extended_train_config(seed)
+    model, metrics = pretrain(world, train_cfg=train_cfg, threads=threads)
+    kinds = gap_by_kind(model, heldout_corpus(world, train_cfg.seed, train_cfg.n_eval_docs))
+    metrics["gap_by_kind"] = {
+        k: {"gap": round(g.gap, 6), "governed_gap": round(g.governed_gap, 6), "n_tokens": g.n_tokens}
+        for k, g in kinds.items()
+    }
+    note = "personalab extended-world base checkpoint" + (" (shuffled-world control)" if shuffled else "")
     save_checkpoint(out, model, world, train=train_cfg.to_dict(), metrics=metrics, note=note)
     return metrics

