@@ -9,6 +9,7 @@ import pytest
 from personalab.align.constitution import (
     DEFAULT_CONSTITUTION,
     Constitution,
+    feedback_accuracy,
     feedback_probs,
     judge_context,
     load_constitution,
@@ -159,3 +160,10 @@ def test_a_fair_critique_moves_the_exact_reviser_towards_the_target(ext):
     assert context.startswith("user : judge ") and " user : revise " in context
     with pytest.raises(ValueError, match="'good' or 'bad'"):
         revision_context(ext, queries[0], "meh")
+
+
+def test_fair_demonstrations_raise_the_exact_judges_accuracy_and_the_oracle_matches(ext):
+    exact = feedback_accuracy(None, ext, ks=(0, 3), n=150)
+    assert 0.5 < exact[0] < exact[3] < 1
+    oracle = feedback_accuracy(BayesOracle(ext), ext, ks=(0, 3), n=150)
+    assert oracle == pytest.approx(exact, abs=1e-6)

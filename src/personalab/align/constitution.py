@@ -21,7 +21,8 @@ order of priority instead of a flat list. In the extended world both readings ar
   with g_k = 1 (good), 0 (bad) or 1/2 (principle k does not apply), and 1/2 when none does;
 * the **prompted feedback model** asks a model (or the exact Bayes predictor) a ``judge``
   turn, after ``shots`` demonstrations of fair judging (:func:`judge_context`), and reads
-  P(good) from its reply distribution (:func:`feedback_probs`);
+  P(good) from its reply distribution (:func:`feedback_probs`); :func:`feedback_accuracy`
+  is its expected accuracy against the principle's verdict after k demonstrations;
 * the **exact revision target** of a reply (:meth:`Constitution.revision_target`): the
   outcome a fair reviser writes under each principle (the reply the principle calls good,
   or the original where it does not apply), mixed as the gold judge mixes verdicts; a
@@ -206,6 +207,32 @@ def feedback_probs(model, world: PersonaWorld, contexts: Sequence[str]) -> np.nd
     good = np.array([p.get("good", 0.0) for p in probs])
     bad = np.array([p.get("bad", 0.0) for p in probs])
     return good / (good + bad)
+
+
+def judge_queries(world: PersonaWorld, n: int, k: int, seed: int = 0) -> list[tuple[tuple, list[tuple]]]:
+    """``n`` (query, shots) pairs: a ``judge`` info whose principle applies, and ``k`` fair
+    demonstrations, all drawn uniformly (with replacement) from the applicable judge prompts."""
+    judge = _kind(world, "judge")
+    applicable = [info for _, info in judge.prompts() if judge.verdict(info) is not None]
+    rng = np.random.default_rng(seed)
+    return [
+        (applicable[rng.integers(len(applicable))], [applicable[j] for j in rng.integers(len(applicable), size=k)])
+        for _ in range(n)
+    ]
+
+
+def feedback_accuracy(model, world: PersonaWorld, ks: Sequence[int] = (0, 1, 2, 3), n: int = 300, seed: int = 0):
+    """{k: expected accuracy} of the prompted feedback model after ``k`` fair demonstrations:
+    the mean probability it gives the principle's verdict on :func:`judge_queries` (the same
+    queries for a model and, with ``model=None``, the exact Bayes judge)."""
+    judge = _kind(world, "judge")
+    out = {}
+    for k in ks:
+        pairs = judge_queries(world, n, k, seed=seed + 1000 * k)
+        p_good = feedback_probs(model, world, [judge_context(world, q, shots) for q, shots in pairs])
+        good = np.array([judge.verdict(q) == "good" for q, _ in pairs])
+        out[k] = float(np.mean(np.where(good, p_good, 1 - p_good)))
+    return out
 
 
 def soft_preference(p_a: np.ndarray | float, p_b: np.ndarray | float, clamp: tuple[float, float] | None = None):
