@@ -48,8 +48,8 @@ from ..errors import UsageError
 from ..evals.replies import situations
 from ..numerics import sigmoid
 from .constitution import Constitution, feedback_probs, judge_context, soft_preference
-from .raters import ResponseTable
-from .rewards import Preferences
+from .raters import Raters, ResponseTable
+from .rewards import Preferences, sample_preferences
 
 
 @dataclass(frozen=True)
@@ -128,26 +128,17 @@ def sample_ai_preferences(
     principle drawn from :meth:`FeedbackTable.principle_weights` and chosen with that
     judgement's soft label. Returns the preferences and (n_pairs,) the soft labels
     P(chosen ≻ rejected) that decided them (for soft-label training)."""
-    table = feedback.table
-    probs = np.asarray(policy_probs, dtype=np.float64)
-    if probs.shape != table.gold.shape:
-        raise ValueError(f"policy_probs must have shape {table.gold.shape} (prompts x responses), got {probs.shape}")
-    if (probs.max(1) > 1 - 1e-9).any():
-        raise ValueError("the policy puts all its mass on one reply for some prompt: there is nothing to compare")
-    rng = np.random.default_rng(seed)
+    # The pairs are drawn exactly as Chapter 3's raters see them; their (unbiased) choice is
+    # then replaced by the AI feedback's.
+    pairs = sample_preferences(feedback.table, policy_probs, Raters(), n_pairs, seed=seed)
+    prompt, a, b = pairs.prompt, pairs.chosen, pairs.rejected
+    rng = np.random.default_rng([seed, 5])
     weights = feedback.principle_weights()
-    prompt = rng.integers(len(table), size=n_pairs)
-    a, b = np.empty(n_pairs, dtype=np.int64), np.empty(n_pairs, dtype=np.int64)
-    for j, i in enumerate(prompt):
-        while True:
-            a[j], b[j] = rng.choice(probs.shape[1], size=2, p=probs[i])
-            if a[j] != b[j]:
-                break
     principle = np.array([rng.choice(weights.shape[1], p=weights[i]) for i in prompt])
     p_ab = soft_preference(feedback.p_good[prompt, a, principle], feedback.p_good[prompt, b, principle], clamp=clamp)
     first = rng.random(n_pairs) < p_ab
     chosen, rejected = np.where(first, a, b), np.where(first, b, a)
-    return Preferences(table, prompt, chosen, rejected), np.where(first, p_ab, 1 - p_ab)
+    return Preferences(feedback.table, prompt, chosen, rejected), np.where(first, p_ab, 1 - p_ab)
 
 
 def expected_labels(feedback: FeedbackTable, clamp: tuple[float, float] | None = None) -> np.ndarray:
