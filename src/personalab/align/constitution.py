@@ -116,11 +116,7 @@ class Constitution:
     def p_good(self, kind: str, info: Any, outcome: str) -> float:
         """The gold judge: P(good) for a reply meaning ``outcome`` to an embedded
         ``kind`` turn with situation ``info``."""
-        score = {"good": 1.0, "bad": 0.0, None: 0.5}
-        vs = self.verdicts(kind, info, outcome)
-        if self.priority:
-            return next((score[v] for v in vs if v is not None), 0.5)
-        return float(np.mean([score[v] for v in vs]))
+        return combine_verdicts(self.verdicts(kind, info, outcome), self.priority)
 
     def revision_target(self, world: PersonaWorld, kind: str, info: Any, outcome: str) -> dict[str, float]:
         """The exact revision target: {outcome: probability} of a fair reviser's rewrite of a
@@ -136,6 +132,20 @@ class Constitution:
         for t in targets:
             out[t] = out.get(t, 0.0) + 1 / len(targets)
         return out
+
+
+def combine_verdicts(verdicts: Sequence[str | None], priority: bool = False) -> float:
+    """The gold judge's P(good) from each principle's verdict (``"good"``, ``"bad"``, ``None``
+    = does not apply), in the constitution's order: the mean of 1, 0 and 1/2 (sampled), or the
+    first verdict that is not ``None`` (priority; 1/2 if every verdict is ``None``). Lab 5's
+    exercise 5.2."""
+    score = {"good": 1.0, "bad": 0.0, None: 0.5}
+    unknown = [v for v in verdicts if v not in score]
+    if unknown or not verdicts:
+        raise ValueError(f"verdicts must be a non-empty list of 'good', 'bad' or None, not {list(verdicts)}")
+    if priority:
+        return next((score[v] for v in verdicts if v is not None), 0.5)
+    return float(np.mean([score[v] for v in verdicts]))
 
 
 def _kind(world: PersonaWorld, name: str):
