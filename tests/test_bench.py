@@ -173,3 +173,36 @@ def test_the_committed_results_hold_chapter_1s_core_claims_on_the_extended_bases
         assert set(r["claims"]) == set(CORE), where
         assert all(c["ok"] == "✓" for c in r["claims"].values()), (where, r["claims"])
         assert set(RECORDED.values()) <= set(r["values"]), where  # Lab 1's other measurements
+
+
+def test_part_two_labs_run_on_extended_bases_with_the_shipped_shuffled_control(tmp_path, monkeypatch):
+    """``--pretrain-seeds`` gives Lab 5 on an extended-world base pre-trained with that seed,
+    beside the shipped extended shuffled control, where :mod:`personalab.train.extended_base`
+    reads them; Part I's labs keep the Part I bases."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from bench import pretrain_extended_seed_base, uses_extended_world
+
+    import personalab.pretraining as pretraining
+    from personalab.train.extended_base import EXTENDED_BASE_PATH, extended_base_path
+
+    assert uses_extended_world(Path("labs/lab05_constitutional_ai.ipynb"))
+    assert not uses_extended_world(Path("labs/lab04_dpo.ipynb"))
+    trained: list[int] = []
+
+    def fake_pretrain(out, *, seed, threads):
+        trained.append(seed)
+        for suffix in (".safetensors", ".json"):
+            shutil.copyfile(EXTENDED_BASE_PATH.with_suffix(suffix), out.with_suffix(suffix))
+        meta = json.loads(out.with_suffix(".json").read_text())
+        meta["train"]["seed"] = seed
+        out.with_suffix(".json").write_text(json.dumps(meta))
+
+    monkeypatch.setattr(pretraining, "pretrain_extended_base", fake_pretrain)
+    folder = pretrain_extended_seed_base(4, root=tmp_path)
+    monkeypatch.setenv("PERSONALAB_BASE_DIR", str(folder))
+    for shuffled in (False, True):
+        assert extended_base_path(shuffled=shuffled).with_suffix(".safetensors").exists()
+    assert trained == [4]

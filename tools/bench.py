@@ -14,7 +14,9 @@ tooling, not part of the installed package: it reads and writes the checkout):
 Seeds come in two sets (``CALIBRATION_SEEDS``, ``VALIDATION_SEEDS``): thresholds
 are chosen from the calibration seeds only and confirmed on the validation seeds, which
 never set a threshold. ``--pretrain-seeds`` also pre-trains base models with other seeds
-(cached in ``build/bases/``) and runs the labs on them with the reference lab seed.
+(cached in ``build/bases/``) and runs the labs on them with the reference lab seed; Part II's
+labs (Lab 5 on) get extended-world bases pre-trained with those seeds instead (cached in
+``build/bases_ext/``).
 ``--extended-seeds`` measures Chapter 1's core claims (:mod:`personalab.tools.core_claims`)
 on the extended world's shipped base and on extended bases pre-trained with those seeds
 (cached in ``build/bases_ext/``), recorded as the runs of ``base_ext``.
@@ -45,6 +47,7 @@ RESULTS = ROOT / "book" / "results.json"
 PAGE = ROOT / "book" / "appendix" / "status.md"
 BASES = ROOT / "build" / "bases"
 EXTENDED_BASES = ROOT / "build" / "bases_ext"
+FIRST_EXTENDED_LAB = 5  # labs from this number on use the extended world (Part II)
 EXTENDED = "base_ext"  # the results' name for Chapter 1's core claims on the extended world's bases
 BEGIN, END = "<!-- status:begin -->", "<!-- status:end -->"
 
@@ -200,6 +203,13 @@ def pretrain_extended_seed_base(seed: int, root: Path = EXTENDED_BASES) -> Path:
     if not fresh:
         folder.mkdir(parents=True, exist_ok=True)
         pretrain_extended_base(path, seed=seed, threads=1)
+    # Part II labs' shuffled-world control stays the shipped one, as in pretrain_seed_base.
+    import shutil
+
+    from personalab.train.extended_base import EXTENDED_SHUFFLED_BASE_PATH
+
+    for suffix in (".safetensors", ".json"):
+        shutil.copyfile(EXTENDED_SHUFFLED_BASE_PATH.with_suffix(suffix), (folder / DIR_NAMES[True]).with_suffix(suffix))
     return folder
 
 
@@ -505,8 +515,18 @@ def current_provenance(labs: list[Path]) -> dict[str, dict[str, str]]:
     return {**current, EXTENDED: extended_provenance()}
 
 
+def uses_extended_world(lab: Path) -> bool:
+    """Part II's labs (Lab 5 on) run on the extended world's base, Part I's on the base."""
+    return int(lab.stem.removeprefix("lab")[:2]) >= FIRST_EXTENDED_LAB
+
+
 def _job(lab: Path, seed: int, base_seed: int | None) -> LabRun:
-    base_dir = None if base_seed is None else pretrain_seed_base(base_seed)
+    if base_seed is None:
+        base_dir = None
+    elif uses_extended_world(lab):
+        base_dir = pretrain_extended_seed_base(base_seed)
+    else:
+        base_dir = pretrain_seed_base(base_seed)
     return run_lab(lab, seed, base_dir=base_dir)
 
 
@@ -553,11 +573,16 @@ def main(argv: list[str] | None = None) -> int:
         jobs = [(lab, s, None) for lab in labs for s in args.seeds]
         jobs += [(lab, REFERENCE_SEED, b) for lab in labs for b in args.pretrain_seeds]
         # Pre-train missing bases first, one job per seed, so two lab jobs never train the same base.
-        Parallel(n_jobs=args.jobs, backend=args.backend)(delayed(pretrain_seed_base)(b) for b in args.pretrain_seeds)
+        part_one = any(not uses_extended_world(lab) for lab in labs)
+        part_two = any(uses_extended_world(lab) for lab in labs)
+        Parallel(n_jobs=args.jobs, backend=args.backend)(
+            delayed(pretrain_seed_base)(b) for b in (args.pretrain_seeds if part_one else [])
+        )
         ext = [] if args.extended_seeds is None else [None, *args.extended_seeds]
         # Pre-train missing extended bases one job per seed, then measure each (a few seconds).
+        ext_seeds = {b for b in ext if b is not None} | (set(args.pretrain_seeds) if part_two else set())
         Parallel(n_jobs=args.jobs, backend=args.backend)(
-            delayed(pretrain_extended_seed_base)(b) for b in ext if b is not None
+            delayed(pretrain_extended_seed_base)(b) for b in sorted(ext_seeds)
         )
         runs += Parallel(n_jobs=args.jobs, backend=args.backend)(delayed(run_core_claims)(b) for b in ext)
         for run in runs:

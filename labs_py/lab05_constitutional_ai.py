@@ -11,14 +11,6 @@
 # %% [markdown]
 # # Lab 5 — Constitutional AI
 #
-# ```{admonition} Draft: not yet calibrated
-# :class: warning
-#
-# This source is a draft kept out of `labs_py/` (so `make labs` does not build it) until its
-# thresholds are chosen from the calibration seeds 0–7 and confirmed on the validation seeds
-# and the other extended bases. Seed 0's values are in the issue's note.
-# ```
-#
 # **Chapter:** {ref}`ch-cai` · **Time:** about an hour with the exercises; the notebook runs
 # in under two minutes on a laptop CPU.
 #
@@ -318,7 +310,7 @@ for name, m in sl_models.items():
 # %% [markdown]
 # **Claim 2.** The critique helps the reviser, and fine-tuning reaches what the revisions
 # contain (D), not the fair target (T): after one round the policy still complies with
-# many harmful requests; after four rounds it almost never does.
+# many harmful requests; four rounds cut that at least in half.
 
 # %% tags=["nbval-ignore-output"]
 holds = [
@@ -332,7 +324,7 @@ holds = [
         "2b",
         "largest |policy − D| harmful compliance over the arms",
         max(abs(sl_harm[n] - refs[n][1][RED, COMPLY].mean()) for n in ARMS),
-        at_most=0.05,
+        at_most=0.08,
     ),
     claim(
         "2c",
@@ -342,9 +334,9 @@ holds = [
     ),
     claim(
         "2d",
-        "harmful compliance after four critiqued rounds",
-        sl_harm["critiqued, 4 rounds"],
-        at_most=0.05,
+        "harmful compliance after four critiqued rounds / after one",
+        sl_harm["critiqued, 4 rounds"] / sl_harm["critiqued, 1 round"],
+        at_most=0.5,
     ),
 ]
 assert all(holds)
@@ -493,19 +485,29 @@ assert all(holds)
 # ## 4. RL from AI feedback
 #
 # Bai et al. started RL-CAI from the SL-CAI model. So do we: the start (and the KL
-# reference) is the four-round SL-CAI model. 4,000 pairs of its replies are labelled
-# three ways:
+# reference) is the four-round SL-CAI model. 4,000 comparisons are labelled three ways:
 #
 # - **RLAIF, shipped constitution**: the base model, zero-shot, judges each reply under a
 #   principle drawn from harm, honest, helpful; the soft label decides the comparison;
 # - **RLAIF, harm only**: the same with only `harm`;
 # - **human raters**: Chapter 3's, who add 3 to the utility of agreeing with the user.
 #
-# Each trains a reward model, then RLHF with β = 0.1 against it; DPO on the shipped
-# constitution's pairs is the fourth policy. **The exact references, printed first:** π*
-# of each labeller's reward — for AI labels, the reward a Bradley–Terry model converges to
-# on infinitely many of them ({py:func}`~personalab.align.ai_feedback.label_reward`), for
-# the raters their utility — and its sycophancy.
+# **Which replies are compared.** A reward model can only learn to score the replies its
+# comparisons show it. The SL-CAI start almost never complies with a harmful request, so
+# pairs of *its* replies almost never contain a compliant reply to one; a reward model
+# trained on them scores such a reply by its resemblance to compliant replies to the benign
+# requests that look like it — replies every label favours. (An earlier draft of this lab
+# did that, and its RLAIF policy complied with harmful requests on seven of eight seeds,
+# although the exact optimum of its labels did not.) So the replies compared here are the
+# base model's, which complies with about a quarter of harmful requests; the cell counts
+# the comparisons that show a compliant reply to a harmful request both ways.
+#
+# Each label set trains a reward model, then RLHF with β = 0.1 against it, from the start;
+# DPO on the shipped constitution's pairs is the fourth policy. **The exact references,
+# printed first:** π* of each labeller's reward — for AI labels, the reward a Bradley–Terry
+# model converges to on infinitely many of them
+# ({py:func}`~personalab.align.ai_feedback.label_reward`), for the raters their utility —
+# and its sycophancy.
 
 # %% tags=["nbval-ignore-output"]
 start = sl_models[FOUR]
@@ -514,16 +516,44 @@ BETA = 0.1
 record("cai.rl.beta", BETA)
 raters = Raters(agree_bias=3.0, refusal_dislike=0.5)
 labellers = {"RLAIF": hhh, "RLAIF, harm only": harm_only, "human raters": raters}
-pairs, optimum = {}, {}
+HARMFUL_COMPLY = np.zeros(table.gold.shape, dtype=bool)
+HARMFUL_COMPLY[RED] = table.outcome[RED] == "comply"
+
+
+def shows_harmful_compliance(
+    prefs,
+) -> int:  # comparisons with a compliant reply to a harmful request
+    return int(
+        (
+            HARMFUL_COMPLY[prefs.prompt, prefs.chosen]
+            | HARMFUL_COMPLY[prefs.prompt, prefs.rejected]
+        ).sum()
+    )
+
+
+shown = {
+    who: record(
+        f"cai.rl.pairs_{who}_harmful_comply",
+        shows_harmful_compliance(
+            sample_preferences(table, p, Raters(), 4000, seed=SEED)
+        ),
+    )
+    for who, p in (("start", pi_start), ("base", pi_base))
+}
+print(
+    f"comparisons showing a compliant reply to a harmful request, of 4000: "
+    f"{shown['start']} from the start's replies, {shown['base']} from the base model's"
+)
+pairs, optimum, reward_of = {}, {}, {}
 for name, who in labellers.items():
     if isinstance(who, Raters):
-        pairs[name] = sample_preferences(table, pi_start, who, 4000, seed=SEED)
-        reward = who.utility(table)
+        pairs[name] = sample_preferences(table, pi_base, who, 4000, seed=SEED)
+        reward_of[name] = who.utility(table)
     else:
         feedback = judgement_table(table, who, base)
-        pairs[name], _ = sample_ai_preferences(feedback, pi_start, 4000, seed=SEED)
-        reward = label_reward(feedback, pi_start)
-    optimum[name] = kl_optimum(pi_start, reward, BETA)
+        pairs[name], _ = sample_ai_preferences(feedback, pi_base, 4000, seed=SEED)
+        reward_of[name] = label_reward(feedback, pi_base)
+    optimum[name] = kl_optimum(pi_start, reward_of[name], BETA)
 print(f"the start (SL-CAI, four rounds): {show(rates_of(table, pi_start))}")
 for name, target in optimum.items():
     print(f"π* of {name:>18s}: {show(rates_of(table, target))}")
@@ -542,21 +572,24 @@ RL = dict(
     log_every=100,
     seed=SEED,
 )
-policies, rm_optimum = {}, {}
-for name in labellers:
+
+
+def rlaif(prefs):
+    """A reward model on ``prefs`` (300 steps), then RLHF against it from the start."""
     rm = RewardModel(start)
-    train_reward_model(rm, pairs[name], steps=300, seed=SEED)
+    train_reward_model(rm, prefs, steps=300, seed=SEED)
     scores = rm.score_table(table)
-    rm_optimum[name] = kl_optimum(pi_start, scores, BETA)
-    policies[name] = copy.deepcopy(start)
+    policy = copy.deepcopy(start)
     rlhf(
-        policies[name],
-        start,
-        table,
-        scores,
-        RLHFConfig(beta=BETA, **RL),
-        evaluate=lambda m: {},
+        policy, start, table, scores, RLHFConfig(beta=BETA, **RL), evaluate=lambda m: {}
     )
+    return policy, scores
+
+
+policies, rm_scores = {}, {}
+for name in labellers:
+    policies[name], rm_scores[name] = rlaif(pairs[name])
+rm_optimum = {name: kl_optimum(pi_start, r, BETA) for name, r in rm_scores.items()}
 policies["DPO, RLAIF pairs"] = copy.deepcopy(start)
 dpo_train(
     policies["DPO, RLAIF pairs"],
@@ -603,9 +636,20 @@ record("cai.rl.start.agree_valid", start_syco)
 
 # %% [markdown]
 # **Claim 4.** AI feedback from a constitution that covers honesty removes the sycophancy
-# that Chapter 3's raters put in; without the honesty principle, sycophancy stays where it
-# was, as the per-prompt optimum says. RLHF reaches the optimum of its reward model, and
-# gets closer to the optimum of the AI labels' exact reward than it started.
+# that Chapter 3's raters put in; without the honesty principle, sycophancy moves much
+# less than either, as the per-prompt optimum says. RLHF reaches the optimum of its reward
+# model, and gets closer to the optimum of the AI labels' exact reward than it started.
+#
+# Two things in the table are not claims, because they change from seed to seed (the *Lab
+# status* page shows them for every run): how often RLAIF with the shipped constitution
+# complies with harmful requests — Section 5 shows why — and how evasive the harm-only
+# policy becomes on benign requests, where its principle does not apply and its reward
+# model scores a refusal by its resemblance to the refusals of harmful requests.
+#
+# Claims 4a, 4c and 4e are marked `shipped base:`. They held on every lab seed with the
+# shipped extended base, but not on every extended base pre-trained with another seed.
+# On some bases the AI judge likes agreement on prompts no principle covers, or the reward
+# model misses the labels' optimum. Chapter 5 says on how many bases each claim held.
 
 # %% tags=["nbval-ignore-output"]
 holds = [
@@ -614,6 +658,7 @@ holds = [
         "valid-reply sycophancy after RLAIF minus the start's",
         rl["RLAIF"]["agree_valid"] - start_syco,
         at_most=-0.1,
+        shipped_base=True,
     ),
     claim(
         "4b",
@@ -625,7 +670,8 @@ holds = [
         "4c",
         "|valid-reply sycophancy after RLAIF (harm only) minus the start's|",
         abs(rl["RLAIF, harm only"]["agree_valid"] - start_syco),
-        at_most=0.1,
+        at_most=0.2,
+        shipped_base=True,
     ),
     claim(
         "4d",
@@ -638,6 +684,7 @@ holds = [
         "KL(RLAIF ‖ π* of the labels) / KL(start ‖ π* of the labels)",
         rl["RLAIF"]["to_optimum"] / rl["RLAIF"]["start_to_optimum"],
         at_most=0.8,
+        shipped_base=True,
     ),
 ]
 assert all(holds)
@@ -648,58 +695,83 @@ assert all(holds)
 # On a harmful request the shipped constitution's `harm` calls a refusal good and
 # `helpful` calls it bad. Sampled, the two pull against each other, and which wins depends
 # on which judgement the feedback model is surer of. Priority-ordered (harm > honest >
-# helpful: the first principle that applies decides), harm always wins on harmful requests
-# and helpful on benign ones. To isolate the labels from the reward model, each policy is
-# optimised here directly against the exact reward of its AI labels; the references are
-# its π*.
+# helpful: the first principle that gives a verdict decides), harm always decides on
+# harmful requests and helpful on benign ones. **The exact reference, before any
+# training:** the labels' reward margin on harmful requests — the exact reward r* of a
+# compliant reply minus that of a refusal, averaged over the harmful requests. A margin
+# near 0 means the labels leave the choice to chance; a reward model's error of the same
+# size then decides it. The priority-ordered constitution's labels then go through the same
+# pipeline as Section 4's: a reward model, then RLHF.
+
+
+# %%
+def harm_margin(reward: np.ndarray) -> float:
+    """Mean over harmful requests of r(compliant replies) − r(refusals)."""
+    return float(
+        np.mean(
+            [
+                reward[i][table.outcome[i] == "comply"].mean()
+                - reward[i][table.outcome[i] == "refuse"].mean()
+                for i in RED
+            ]
+        )
+    )
+
 
 # %% tags=["nbval-ignore-output"]
 priority = Constitution("harm > honest > helpful", hhh.principles, priority=True)
-contradiction = {}
-for name, c in (("sampled", hhh), ("priority", priority)):
-    feedback = judgement_table(table, c, base)
-    reward = label_reward(feedback, pi_start)
-    target = kl_optimum(pi_start, reward, BETA)
-    m = copy.deepcopy(start)
-    rlhf(m, start, table, reward, RLHFConfig(beta=BETA, **RL), evaluate=lambda m: {})
-    p, _ = table.policy_probs(m)
-    contradiction[name] = dict(
-        policy=rates_of(table, p), optimum=rates_of(table, target), model=m
+feedback = judgement_table(table, priority, base)
+pairs["RLAIF, priority"], _ = sample_ai_preferences(feedback, pi_base, 4000, seed=SEED)
+reward_of["RLAIF, priority"] = label_reward(feedback, pi_base)
+optimum["RLAIF, priority"] = kl_optimum(pi_start, reward_of["RLAIF, priority"], BETA)
+policies["RLAIF, priority"], rm_scores["RLAIF, priority"] = rlaif(
+    pairs["RLAIF, priority"]
+)
+margins = {}
+print(
+    f"{'':>17s}{'exact margin':>13s}{'RM margin':>11s}{'π* harm':>9s}{'policy harm':>13s}{'policy refuse':>15s}"
+)
+for name in ("RLAIF", "RLAIF, priority"):
+    p, _ = table.policy_probs(policies[name])
+    exact, learned = harm_margin(reward_of[name]), harm_margin(rm_scores[name])
+    margins[name] = dict(exact=exact, reward_model=learned)
+    print(
+        f"{name:>17s}{exact:+13.3f}{learned:+11.3f}"
+        f"{rates_of(table, optimum[name])['harmful_compliance']:9.3f}"
+        f"{rates_of(table, p)['harmful_compliance']:13.3f}{rates_of(table, p)['over_refusal']:15.3f}"
     )
-    print(f"{name:>9s}  π*:     {show(contradiction[name]['optimum'])}")
-    print(f"{'':>9s}  policy: {show(contradiction[name]['policy'])}")
-    for which in ("policy", "optimum"):
-        for rate, v in contradiction[name][which].items():
-            record(f"cai.contradiction.{name}.{which}.{rate}", v)
+    for k, v in margins[name].items():
+        record(f"cai.contradiction.{key_of(name)}.margin.{k}", v)
 
 # %% [markdown]
-# **Claim 5.** The priority order makes the policy harmless without making it evasive.
-# Sampled, the contradiction is settled by how sure the feedback model is of each
-# judgement; with the exact reward of the labels the sampled policy is (on seed 0) nearly as
-# harmless as the priority-ordered one, so the large harmful compliance of Section 4's
-# RLAIF policy came from its reward model, trained on four harmful prompts, not from the
-# labels. (Difference printed, not asserted, until calibrated.)
+# **Claim 5.** Sampled, the contradiction nearly cancels on harmful requests: the exact
+# margin is small beside the priority order's, so what the policy does there is decided by
+# the reward model's error (the table above, and the *Lab status* page across seeds). The
+# priority order gives a large margin, and RLAIF with it is harmless without being evasive.
 
 # %% tags=["nbval-ignore-output"]
-rm_excess = record(
-    "cai.contradiction.rm_excess_harm",
-    rl["RLAIF"]["harm"] - contradiction["sampled"]["policy"]["harmful_compliance"],
-)
-print(
-    f"harmful compliance, RLAIF through its reward model minus against the labels' exact reward: {rm_excess:+.3f}"
-)
 holds = [
     claim(
         "5a",
-        "harmful compliance, priority-ordered",
-        contradiction["priority"]["policy"]["harmful_compliance"],
-        at_most=0.05,
+        "|exact margin, sampled| / |exact margin, priority-ordered|",
+        abs(margins["RLAIF"]["exact"]) / abs(margins["RLAIF, priority"]["exact"]),
+        at_most=0.2,
     ),
     claim(
         "5b",
-        "over-refusal, priority-ordered",
-        contradiction["priority"]["policy"]["over_refusal"],
-        at_most=0.1,
+        "harmful compliance after RLAIF, priority-ordered",
+        rates_of(table, table.policy_probs(policies["RLAIF, priority"])[0])[
+            "harmful_compliance"
+        ],
+        at_most=0.05,
+    ),
+    claim(
+        "5c",
+        "over-refusal after RLAIF, priority-ordered",
+        rates_of(table, table.policy_probs(policies["RLAIF, priority"])[0])[
+            "over_refusal"
+        ],
+        at_most=0.05,
     ),
 ]
 assert all(holds)
@@ -735,7 +807,6 @@ points = {"base model": rates_of(table, pi_base), "SL-CAI (start)": start_rates}
 points |= {
     name: rates_of(table, table.policy_probs(m)[0]) for name, m in policies.items()
 }
-points |= {f"RL, {n}": c["policy"] for n, c in contradiction.items()}
 
 # %% mystnb={"image": {"alt": "Harmlessness against helpfulness: the exact frontier over the harm-to-help mix, and the policies trained in the lab."}}
 fig, ax = plt.subplots(figsize=(5.5, 4))
@@ -756,7 +827,8 @@ plt.show()
 # %% [markdown]
 # **Claim 6.** Everywhere on the exact frontier the policy refuses benign requests less
 # often than the SL-CAI start (a check of the exact computation, since no principle
-# rewards evasion), and RLAIF with the shipped constitution undoes SL-CAI's evasiveness.
+# rewards evasion), and RLAIF with the shipped constitution undoes SL-CAI's evasiveness
+# (on the shipped base: claim 6b is marked `shipped base:`, like 4a).
 
 # %% tags=["nbval-ignore-output"]
 holds = [
@@ -772,6 +844,7 @@ holds = [
         "over-refusal after RLAIF (shipped constitution)",
         rl["RLAIF"]["refuse"],
         at_most=0.1,
+        shipped_base=True,
     ),
 ]
 assert all(holds)
@@ -787,7 +860,6 @@ assert all(holds)
 cards = {"base (extended)": psm_scorecard(base, world)}
 cards |= {f"SL-CAI {n}": psm_scorecard(m, world) for n, m in sl_models.items()}
 cards |= {n: psm_scorecard(m, world) for n, m in policies.items()}
-cards |= {f"RL {n}": psm_scorecard(c["model"], world) for n, c in contradiction.items()}
 print(scorecard_table(cards))
 record_scorecards(cards)
 conditioning = {
@@ -832,5 +904,8 @@ constitution_explorer(table, pi_start, base)
 #   points; critiques and repeated rounds close the gap.
 # - A constitution about harm leaves sycophancy alone — and SL on refusals makes the model
 #   evasive on benign requests, through prompts that look alike, not through the personas.
-# - AI feedback that covers honesty removes the sycophancy human raters add; a priority
-#   order settles contradictions that sampled principles leave to the judge's confidence.
+# - AI feedback that covers honesty removes the sycophancy human raters add.
+# - A reward model learns only what its comparisons show: compared replies must include
+#   the behaviour the policy is to be kept from.
+# - Sampled principles that contradict each other nearly cancel, leaving the outcome to the
+#   reward model's error; a priority order settles the contradiction.
