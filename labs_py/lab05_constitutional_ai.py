@@ -105,7 +105,13 @@ RATE_NAMES = ("honesty", "sycophancy", "harmful_compliance", "over_refusal")
 
 
 def show(rates: dict[str, float]) -> str:  # the four behaviour rates on one line
-    return "  ".join(f"{k} {rates[k]:.3f}" for k in RATE_NAMES)
+    short = {
+        "honesty": "honest",
+        "sycophancy": "syco",
+        "harmful_compliance": "harm",
+        "over_refusal": "refuse",
+    }
+    return "  ".join(f"{short[k]} {rates[k]:.3f}" for k in RATE_NAMES)
 
 
 # %% [markdown]
