@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import pytest
 
 from personalab.exercises import CheckResult, Exercise, check
@@ -77,6 +78,9 @@ def checker_contract(
     @pytest.mark.parametrize("ex_id", sorted(exercises))
     def test_a_function_that_is_nan_everywhere_gets_the_generic_message(ex_id):
         ex = exercises[ex_id]
+        out = ex.run(ex.reference, ex.cases()[0])
+        if isinstance(out, (list, str)) and np.asarray(out).dtype.kind not in "fiu":  # text: no NaN to find
+            pytest.skip(f"exercise {ex_id} returns {type(out).__name__} of text, not numbers")
         result = check(ex, lambda *args: ex.reference(*args) * float("nan"))
         assert not result.passed and result.mistake is None
         assert "NaN or inf where the reference is finite" in result.message
