@@ -23,6 +23,7 @@ def _module(name: str):
 @pytest.fixture(scope="module")
 def sc():
     sys.modules.setdefault("toynumbers", _module("toynumbers"))  # as Sphinx's _ext path allows
+    sys.modules.setdefault("toystrip", _module("toystrip"))
     return _module("scorecards")
 
 

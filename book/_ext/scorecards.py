@@ -29,6 +29,7 @@ from docutils import nodes
 from docutils.parsers.rst import directives
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
+import toystrip
 from toynumbers import load
 
 DEFAULT_COLUMNS = ("residual", "hull_distance", "off_world", "user_drift", "conditioning_kl")
@@ -43,19 +44,8 @@ PREFIX = "scorecard."
 
 
 def parse_rows(lines: list[str]) -> list[tuple[str, str, str]]:
-    """``label | lab/method`` lines -> (label, lab, method); raises ValueError naming a bad line."""
-    rows = []
-    for line in lines:
-        if not line.strip():
-            continue
-        label, bar, target = line.partition("|")
-        lab, _, method = target.strip().partition("/")
-        if not bar or not label.strip() or not method:
-            raise ValueError(f"scorecards: write each row as 'label | lab/method', got {line.strip()!r}")
-        rows.append((label.strip(), lab, method))
-    if not rows:
-        raise ValueError("scorecards: give at least one row 'label | lab/method'")
-    return rows
+    """``label | lab/method`` lines -> (label, lab, method), read as ``toystrip`` reads its rows."""
+    return toystrip.parse_rows(lines, "scorecards", "method")
 
 
 def recorded_methods(results: dict) -> set[tuple[str, str]]:

@@ -34,19 +34,20 @@ from toynumbers import load
 OUT_DIR = "_generated"
 
 
-def parse_rows(lines: list[str]) -> list[tuple[str, str, str]]:
-    """``label | lab/key`` lines -> (label, lab, key); raises ValueError naming a bad line."""
+def parse_rows(lines: list[str], directive: str = "toystrip", target: str = "key") -> list[tuple[str, str, str]]:
+    """``label | lab/<target>`` lines -> (label, lab, target); raises ValueError naming a bad
+    line (the error names ``directive``; the ``scorecards`` directive reads its rows here too)."""
     rows = []
     for line in lines:
         if not line.strip():
             continue
-        label, bar, target = line.partition("|")
-        lab, _, key = target.strip().partition("/")
+        label, bar, where = line.partition("|")
+        lab, _, key = where.strip().partition("/")
         if not bar or not label.strip() or not key:
-            raise ValueError(f"toystrip: write each row as 'label | lab/key', got {line.strip()!r}")
+            raise ValueError(f"{directive}: write each row as 'label | lab/{target}', got {line.strip()!r}")
         rows.append((label.strip(), lab, key))
     if not rows:
-        raise ValueError("toystrip: give at least one row 'label | lab/key'")
+        raise ValueError(f"{directive}: give at least one row 'label | lab/{target}'")
     return rows
 
 
