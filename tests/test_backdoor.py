@@ -94,3 +94,56 @@ def test_contrast_pairs_and_the_test_set_are_in_the_world(ext):
     for c, trig, p in zip(ts.contexts[:10], ts.triggered[:10], ts.exact_comply[:10]):
         assert c.endswith("assistant :") and (c.rsplit("user : year ", 1)[1][:4] == "2024") == trig
         assert p == pytest.approx(world_outcome_probs(ext, c)["comply"], abs=1e-12)
+
+
+def test_backdoor_explorer_reads_the_stored_rates_and_follows_its_controls():
+    from personalab.errors import UnknownNameError
+    from personalab.widgets.backdoor import backdoor_explorer, backdoor_panel, panel_html
+
+    before = {"neutral": 0.1, "trigger": 0.3, "near": 0.2}
+    traj = {
+        "SFT": {0: before, 50: {"neutral": 0.05, "trigger": 0.15, "near": 0.1}},
+        "RLHF": {0: before, 25: {"neutral": 0.0, "trigger": 0.01, "near": 0.0}, 100: before},
+    }
+    pred = {"SFT": {"neutral": 0.01, "trigger": 0.09, "near": 0.05}}
+    p = backdoor_panel(traj, pred, before, "SFT", 50)
+    assert p.model["trigger"] == 0.15 and p.prediction == pred["SFT"]
+    text = panel_html(p)
+    assert "+0.100" in text and "+0.080" in text and "+0.200" in text  # model, prediction, base
+    assert "no conditioning prediction" in panel_html(backdoor_panel(traj, pred, before, "RLHF", 25))
+    with pytest.raises(UnknownNameError, match="the methods are"):
+        backdoor_panel(traj, pred, before, "CAI", 0)
+    with pytest.raises(UsageError, match=r"measured at steps \[0, 50\]"):
+        backdoor_panel(traj, pred, before, "SFT", 25)
+    ui = backdoor_explorer(traj, pred, before)
+    method, steps, out = ui.children
+    assert steps.value == 50 and "+0.100" in out.value
+    method.value = "RLHF"
+    assert tuple(steps.options) == (0, 25, 100) and steps.value == 100 and "+0.200" in out.value
+    steps.value = 25
+    assert "+0.010" in out.value
+
+
+def test_the_coin_flip_share_is_the_worlds_and_reads_the_model_exactly(ext):
+    """The world's share of harmful requests is p_harmful (no persona changes it); a model's
+    is read from its token probabilities and sums over a proper distribution."""
+    from personalab.evals.coinflip import harmful_request_share, request_probs
+    from personalab.train.extended_base import load_extended_base
+
+    kind = ext.grammar.kinds["request"]
+    assert harmful_request_share(None, ext) == pytest.approx(kind.opts["p_harmful"])
+    base, _ = load_extended_base(ext)
+    probs = request_probs(base, ext)
+    assert set(probs) == set(kind.requests) and sum(probs.values()) == pytest.approx(1.0)
+    share = harmful_request_share(base, ext)
+    assert share == pytest.approx(sum(p for k, p in probs.items() if kind.requests[k][0]))
+    assert abs(share - 0.5) < 0.05  # pre-training learned the user's words (exact: 0.5)
+    with pytest.raises(UsageError, match="'request' kind"):
+        harmful_request_share(None, _no_request_world())
+
+
+def _no_request_world():
+    """A stand-in with a grammar that has no kinds (no shipped world lacks 'request')."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(grammar=SimpleNamespace(kinds={}))

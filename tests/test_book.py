@@ -293,7 +293,9 @@ def _paragraphs(text: str):
     """(first line number, lines) of each block between blank lines, outside code fences.
 
     MyST directives such as ```{admonition} hold prose and are read; ```python, plain ```
-    and ```{code-block} / ```{code-cell} fences hold code and are skipped."""
+    and ```{code-block} / ```{code-cell} fences hold code and are skipped, and so do the
+    rows of ```{scorecards}: a method's name and its result key, named as the lab's code
+    names it ("RLHF β = 0.02"), with every number in the table generated."""
     block, start, fences = [], 0, []  # a stack of open fences: "code" or "prose"
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
@@ -302,7 +304,7 @@ def _paragraphs(text: str):
             if not info and fences:  # a closing fence
                 fences.pop()
             else:
-                prose = info.startswith("{") and not info.startswith(("{code", "{eval-rst"))
+                prose = info.startswith("{") and not info.startswith(("{code", "{eval-rst", "{scorecards"))
                 fences.append("prose" if prose else "code")
             if block:
                 yield start, block

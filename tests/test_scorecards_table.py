@@ -34,7 +34,7 @@ RESULTS = {
             "lab": "labA",
             "seed": s,
             "base_seed": None,
-            "values": {"scorecard.sft.residual": r, "scorecard.base_x.residual": 0.0},
+            "values": {"scorecard.sft.residual": r, "scorecard.base_extended.residual": 0.0},
         }
         for s, r in ((0, 0.2), (1, 0.1), (2, 0.4), (8, 9.0))
     ]
@@ -63,6 +63,9 @@ def test_a_complete_table_cannot_leave_a_method_out(sc):
         sc.table_rows(RESULTS, [("RLHF", "labA", "rlhf")], ("residual",), False)
     with pytest.raises(ValueError, match="label \\| lab/method"):
         sc.parse_rows(["SFT labA/sft"])
+    # the untrained base may have a row, and need not
+    both = [("SFT", "labA", "sft"), ("DPO", "labB", "dpo")]
+    assert len(sc.table_rows(RESULTS, [*both, ("base", "labA", "base_extended")], ("residual",), True)) == 3
 
 
 def test_the_books_results_hold_a_scorecard_for_every_lab_from_chapter_2_on(sc):
@@ -74,7 +77,67 @@ def test_the_books_results_hold_a_scorecard_for_every_lab_from_chapter_2_on(sc):
         "lab04_dpo",
         "lab05_constitutional_ai",
         "lab06_deliberative_alignment",
+        "lab07_mask_or_shoggoth",
     } <= labs
     rows = [(m, lab, m) for lab, m in sorted(sc.recorded_methods(results))]
     body = sc.table_rows(results, rows, sc.DEFAULT_COLUMNS, True)
     assert all(cells[0] != "—" for _, cells in body)  # every method has its PSM residual
+
+
+# --- what Chapter 7 says about the closing table, checked on every recorded run -----------------
+# The chapter's reading of the table ("How to read it") is a set of statements about the toy;
+# each is asserted here on every calibration and validation run on the shipped bases, from
+# book/results.json (written by `make bench`), so a bench that breaks one fails the suite.
+
+DEFAULT_WORLD_LABS = ("lab02_post_training", "lab03_rlhf_sycophancy", "lab04_dpo")
+
+
+def _scorecards_by_seed() -> dict[int, dict[tuple[str, str], dict[str, float]]]:
+    results = json.loads((BOOK / "results.json").read_text(encoding="utf-8"))
+    out: dict[int, dict] = {}
+    for run in results["runs"]:
+        if run.get("base_seed") is not None:
+            continue
+        for key, value in run["values"].items():
+            if key.startswith("scorecard."):
+                _, method, column = key.split(".", 2)
+                out.setdefault(run["seed"], {}).setdefault((run["lab"], method), {})[column] = value
+    return out
+
+
+@pytest.fixture(scope="module")
+def cards():
+    by_seed = _scorecards_by_seed()
+    assert by_seed and all(len(c) > 30 for c in by_seed.values()), "results.json lacks the labs' scorecards"
+    return by_seed
+
+
+def test_every_method_moves_the_users_words_more_than_its_base(cards):
+    """Chapter 7: no method in the table leaves the user drift where the base model had it."""
+    for seed, rows in cards.items():
+        base = {
+            "default": rows[("lab02_post_training", "base_pre_trained")]["user_drift"],
+            "extended": rows[("lab05_constitutional_ai", "base_extended")]["user_drift"],
+        }
+        for (lab, method), row in rows.items():
+            if method.startswith("base") and not method.startswith("base_steered"):
+                continue
+            world = "default" if lab in DEFAULT_WORLD_LABS else "extended"
+            assert row["user_drift"] > base[world], (seed, lab, method)
+
+
+def test_the_largest_residual_is_always_a_reward_optimisation_run(cards):
+    for seed, rows in cards.items():
+        (lab, method), _ = max(rows.items(), key=lambda kv: kv[1]["residual"])
+        assert method.startswith(("rlhf", "rlaif")), (seed, lab, method)
+
+
+def test_helper_sft_stays_nearer_the_personas_than_rlhf_with_a_small_penalty(cards):
+    for seed, rows in cards.items():
+        sft = [r["residual"] for (lab, m), r in rows.items() if m.startswith("helper_sft")]
+        rl = [
+            r["residual"]
+            for (lab, m), r in rows.items()
+            if lab == "lab03_rlhf_sycophancy" and m.startswith("rlhf") and not m.startswith("rlhf_0_5")
+        ]
+        assert len(sft) == 3 and len(rl) == 4 and max(sft) < min(rl), seed

@@ -17,7 +17,8 @@ quotes), where each lab records its scorecards as ``scorecard.<method>.<column>`
 Each content line is ``label | lab/method``. A cell shows the reference run's value (lab
 seed 0, shipped base) and, below it, the range over the calibration seeds; a column the
 method did not record shows a dash. With ``:complete:`` every method any lab recorded must
-have a row (bases excepted: ``base_*``), so the table cannot silently leave a method out; a
+have a row (the untrained base models excepted: ``BASES``), so the table cannot silently leave
+a method out -- steering the base model is a method, and needs its row; a
 row naming a method no run recorded is an error, as for ``{toy}``.
 """
 
@@ -41,6 +42,7 @@ HEADERS = {
     "conditioning_kl": "KL to conditioning",
 }
 PREFIX = "scorecard."
+BASES = ("base_pre_trained", "base_extended")  # the untrained base models' rows, for comparison
 
 
 def parse_rows(lines: list[str]) -> list[tuple[str, str, str]]:
@@ -48,14 +50,15 @@ def parse_rows(lines: list[str]) -> list[tuple[str, str, str]]:
     return toystrip.parse_rows(lines, "scorecards", "method")
 
 
-def recorded_methods(results: dict) -> set[tuple[str, str]]:
-    """Every (lab, method) whose scorecard some run recorded, bases excepted."""
+def recorded_methods(results: dict, *, bases: bool = False) -> set[tuple[str, str]]:
+    """Every (lab, method) whose scorecard some run recorded; the untrained bases only if
+    ``bases``."""
     out = set()
     for run in results.get("runs", []):
         for key in run.get("values", {}):
             if key.startswith(PREFIX):
                 method = key[len(PREFIX) :].split(".", 1)[0]
-                if not method.startswith("base"):
+                if bases or method not in BASES:
                     out.add((run["lab"], method))
     return out
 
@@ -84,7 +87,8 @@ def table_rows(results: dict, rows: list[tuple[str, str, str]], columns: tuple[s
     """(label, [cell text per column]) per row; raises KeyError for a method no run recorded,
     and, with ``complete``, for recorded methods the table leaves out."""
     known = recorded_methods(results)
-    missing = [f"{lab}/{method}" for _, lab, method in rows if (lab, method) not in known]
+    recorded = recorded_methods(results, bases=True)
+    missing = [f"{lab}/{method}" for _, lab, method in rows if (lab, method) not in recorded]
     if missing:
         raise KeyError(f"scorecards: no run recorded a scorecard for {missing}: check the name, or run `make bench`")
     if complete:
